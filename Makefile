@@ -1,0 +1,68 @@
+# codeact_robot: `make demo` and `make test` set up everything on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CACHE ?= $(HOME)/.cache/codeact_robot
+LLAMA_CPP_VERSION := 0.3.36
+MODEL := $(CACHE)/models/qwen2.5-coder-1.5b-instruct-q4.gguf
+STAMPS := $(VENV)/.stamps
+PYTEST_ARGS ?=
+
+# DDS stays on this machine, and parallel runs do not see each other (README: "Networking").
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 90 + 10 )))
+export MUJOCO_GL ?= egl
+export CODEACT_ROBOT_CACHE := $(CACHE)
+
+.PHONY: help setup test lint bench demo clean
+
+help:
+	@echo "make demo   set up (first time ~15 min) and run the warehouse demo with the embedded model"
+	@echo "make test   set up and run the whole test suite"
+	@echo "make setup  create $(VENV): ROS 2 wheels, interfaces, this package, llama.cpp, model"
+	@echo "make bench  run the benchmarks; results in bench/results/"
+	@echo "make lint   ruff over the Python sources"
+
+setup: $(STAMPS)/ros $(STAMPS)/interfaces $(STAMPS)/package $(STAMPS)/llama $(MODEL)
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q -U pip wheel setuptools
+
+$(STAMPS)/ros: requirements/ros.txt requirements/ros-build.txt | $(PY)
+	$(PY) -m pip install -q -r requirements/ros.txt -r requirements/ros-build.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/interfaces: $(STAMPS)/ros scripts/build_interfaces.sh \
+		scripts/cmake/relocate_wheel_python_include.cmake \
+		$(shell find codeact_robot_interfaces -type f 2>/dev/null)
+	scripts/build_interfaces.sh $(VENV) build/codeact_robot_interfaces
+	@touch $@
+
+$(STAMPS)/package: setup.py $(STAMPS)/ros
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+$(STAMPS)/llama: scripts/build_llama_wheel.sh | $(PY)
+	scripts/build_llama_wheel.sh $(PY) $(CACHE)/wheels $(LLAMA_CPP_VERSION)
+	@mkdir -p $(STAMPS) && touch $@
+
+$(MODEL): scripts/fetch_model.py | $(PY)
+	$(PY) scripts/fetch_model.py --models-dir $(CACHE)/models
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check codeact_robot test launch bench scripts
+
+bench: setup
+	$(PY) -m bench.run_all
+
+demo: setup
+	$(VENV)/bin/codeact-robot demo
+
+clean:
+	rm -rf build $(VENV)

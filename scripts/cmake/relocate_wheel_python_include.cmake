@@ -1,0 +1,37 @@
+# Injected with -DCMAKE_PROJECT_INCLUDE when building interface packages against the ROS 2 PyPI
+# wheels. The wheels' exported *_rosidl_generator_py targets name the Python include directory of
+# the machine that built them (/opt/python/cp<ver>/include/python<ver>), which does not exist here,
+# and CMake rightly refuses to generate. Once every find_package() of the project has run, point
+# those imported targets at this interpreter's include directory instead. A real ROS install never
+# needs this file.
+function(_codeact_relocate_python_include)
+  find_package(Python3 REQUIRED COMPONENTS Interpreter Development.Module NumPy)
+  get_property(_targets DIRECTORY "${CMAKE_SOURCE_DIR}" PROPERTY IMPORTED_TARGETS)
+  foreach(_target IN LISTS _targets)
+    get_target_property(_dirs ${_target} INTERFACE_INCLUDE_DIRECTORIES)
+    if(NOT _dirs)
+      continue()
+    endif()
+    set(_fixed "")
+    set(_changed FALSE)
+    foreach(_dir IN LISTS _dirs)
+      if(EXISTS "${_dir}" OR NOT _dir MATCHES "^/opt/python/cp[0-9]+-cp[0-9]+t?/")
+        list(APPEND _fixed "${_dir}")
+      elseif(_dir MATCHES "/include/python[0-9.]+t?$")
+        list(APPEND _fixed ${Python3_INCLUDE_DIRS})
+        set(_changed TRUE)
+      elseif(_dir MATCHES "/site-packages/numpy/(_core|core)/include$")
+        list(APPEND _fixed ${Python3_NumPy_INCLUDE_DIRS})
+        set(_changed TRUE)
+      else()
+        list(APPEND _fixed "${_dir}")
+      endif()
+    endforeach()
+    if(_changed)
+      list(REMOVE_DUPLICATES _fixed)
+      set_target_properties(${_target} PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_fixed}")
+      message(STATUS "relocated the wheel-built Python include paths of ${_target}")
+    endif()
+  endforeach()
+endfunction()
+cmake_language(DEFER DIRECTORY "${CMAKE_SOURCE_DIR}" CALL _codeact_relocate_python_include)
