@@ -21,8 +21,7 @@ class ResourceNotFoundError(FileNotFoundError):
 def _share_roots() -> list[Path]:
     roots = [_SOURCE_ROOT] if (_SOURCE_ROOT / 'package.xml').is_file() else []
     try:
-        from ament_index_python.packages import (PackageNotFoundError,
-                                                 get_package_share_directory)
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
         try:
             roots.append(Path(get_package_share_directory(PACKAGE)))
         except PackageNotFoundError:
@@ -34,7 +33,7 @@ def _share_roots() -> list[Path]:
 
 
 def share_path(*parts: str) -> Path:
-    """Path of a shipped file or folder, e.g. share_path('sim', 'worlds', 'warehouse.yaml')."""
+    """Return the path of a shipped file or folder, given as parts: 'sim', 'worlds', ..."""
     for root in _share_roots():
         candidate = root.joinpath(*parts)
         if candidate.exists():
