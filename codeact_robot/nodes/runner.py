@@ -1,0 +1,92 @@
+"""Run rclpy nodes in this process on a background executor thread.
+
+Used by the CLI's embedded mode and by integration tests (where launch_testing is unavailable):
+the same nodes that `ros2 launch` starts, spun on a MultiThreadedExecutor with bounded shutdown.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+from codeact_robot.ros_env import localhost_only
+
+T = TypeVar('T')
+
+
+class WaitTimeoutError(TimeoutError):
+    """A bounded wait for a ROS condition ran out."""
+
+
+class NodeRunner:
+    """Own an rclpy context and spin nodes on a background thread until closed.
+
+    Example::
+
+        with NodeRunner() as runner:
+            sim = runner.add(SimNode(context=runner.context))
+            ...
+    """
+
+    def __init__(self, args: list[str] | None = None, num_threads: int = 4,
+                 localhost: bool = True) -> None:
+        if localhost:
+            localhost_only()
+        self.context = Context()
+        rclpy.init(args=args, context=self.context)
+        self._executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
+        self._nodes: list[Node] = []
+        self._thread = threading.Thread(target=self._spin, name='ros-spin', daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self._executor.spin()
+        except (ExternalShutdownException, KeyboardInterrupt):
+            pass
+
+    def add(self, node: Node) -> Node:
+        """Spin ``node`` (created with ``context=runner.context``) and destroy it on close."""
+        self._nodes.append(node)
+        self._executor.add_node(node)
+        return node
+
+    def add_all(self, nodes: Iterable[Node]) -> None:
+        """Spin several nodes."""
+        for node in nodes:
+            self.add(node)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop spinning, destroy the nodes and shut the context down."""
+        self._executor.shutdown(timeout_sec=timeout)
+        for node in reversed(self._nodes):
+            node.destroy_node()
+        self._nodes.clear()
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=timeout)
+
+    def __enter__(self) -> NodeRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str,
+             period: float = 0.02) -> T:
+    """Poll ``predicate`` until it returns a truthy value; raise WaitTimeoutError after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise WaitTimeoutError(f'timed out after {timeout:.1f} s waiting for {what}')
+        time.sleep(period)
