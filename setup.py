@@ -43,7 +43,11 @@ setup(
     ],
     extras_require={
         'llama': ['llama-cpp-python>=0.3'],
-        'test': ['pytest', 'pytest-timeout', 'ruff', 'catkin_pkg', 'colcon-core', 'colcon-ros'],
+        'test': [
+            'pytest', 'pytest-timeout', 'ruff', 'catkin_pkg',
+            # only to check that a colcon workspace finds both packages (test_packaging.py)
+            'colcon-core', 'colcon-ros', 'colcon-package-information',
+        ],
     },
     zip_safe=True,
     maintainer='codeact_robot maintainers',
