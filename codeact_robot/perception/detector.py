@@ -1,0 +1,217 @@
+"""Boxes and markers from one RGB-D frame: segmentation + ArUco + depth -> map-frame detections.
+
+Never reads ground truth: only the image, the depth image, the intrinsics, the robot pose (from
+odometry) and the camera mount.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from codeact_robot.api.types import Detection, Pose
+from codeact_robot.perception.camera import (
+    CameraMount,
+    backproject,
+    base_to_map,
+    map_to_base,
+    optical_to_base,
+)
+from codeact_robot.perception.markers import Marker, MarkerDetector, marker_pose
+from codeact_robot.perception.segmentation import DEFAULT_COLORS, Blob, ColorRange, find_blobs
+
+
+@dataclass(frozen=True)
+class PerceptionConfig:
+    """Tunables of the detector (metres, pixels)."""
+
+    min_blob_area: int = 30
+    # Area (px) at which a blob counts as fully convincing for the confidence score.
+    full_confidence_area: int = 400
+    min_depth: float = 0.05
+    max_range: float = 8.0
+    # Fraction of a blob's pixels that must have valid depth to trust the depth median.
+    min_valid_depth_fraction: float = 0.2
+    # The camera sees a box's near face; its centre is this far behind it (half the box depth).
+    box_half_depth: float = 0.0
+    # Printed marker side (m); enables a marker-pose fallback when depth is missing.
+    marker_side: float | None = None
+    colors: tuple[ColorRange, ...] = field(default=DEFAULT_COLORS)
+
+
+@dataclass(frozen=True)
+class BoxObservation:
+    """A detection with the extra geometry the grasp skill needs."""
+
+    color: str
+    marker_id: int | None
+    position: tuple[float, float, float]  # estimated box centre, map frame
+    face: tuple[float, float, float]  # visible surface point (depth median), map frame
+    distance: float  # base_link origin -> centre, horizontal
+    bearing: float  # rad, positive = left
+    face_distance: float  # base_link origin -> visible surface, horizontal
+    confidence: float
+    pixel: tuple[float, float]
+    area: int
+    source: str  # 'depth' or 'marker'
+
+    @property
+    def label(self) -> str:
+        """Human label: 'red box', or 'marker 3' for a marker on no coloured box."""
+        if self.color:
+            return f'{self.color} box'
+        return f'marker {self.marker_id}'
+
+    def to_detection(self) -> Detection:
+        """Return the API's plain Detection."""
+        return Detection(label=self.label, color=self.color, marker_id=self.marker_id,
+                         x=round(self.position[0], 3), y=round(self.position[1], 3),
+                         distance=round(self.distance, 3), bearing=round(self.bearing, 4),
+                         confidence=round(self.confidence, 3))
+
+    def matches(self, target: str) -> bool:
+        """Return True if a target such as 'red', 'red box' or 'marker 3' names this object."""
+        text = target.strip().lower()
+        if text.startswith('marker'):
+            text = text[len('marker'):].strip()
+        if text.isdigit():
+            return self.marker_id == int(text)
+        if text.endswith(' box'):
+            text = text[:-len(' box')].strip()
+        return bool(self.color) and text == self.color
+
+
+class BoxDetector:
+    """Detect coloured boxes (and markers) in an RGB-D frame, in the map frame."""
+
+    def __init__(self, mount: CameraMount, config: PerceptionConfig | None = None) -> None:
+        self.mount = mount
+        self.config = config or PerceptionConfig()
+        self._markers = MarkerDetector()
+
+    def observe(self, rgb: np.ndarray, depth: np.ndarray, k_matrix: np.ndarray,
+                pose: Pose) -> list[BoxObservation]:
+        """Return observations nearest first.
+
+        Args:
+            rgb: HxWx3 uint8 RGB image.
+            depth: HxW float depth along the optical axis (m); NaN/inf/0 = no return.
+            k_matrix: 3x3 intrinsics of the (registered) RGB and depth images.
+            pose: Robot base pose in the map frame when the frame was taken.
+        """
+        if depth.shape[:2] != rgb.shape[:2]:
+            raise ValueError(f'depth {depth.shape} and rgb {rgb.shape} differ in size')
+        cfg = self.config
+        blobs = find_blobs(rgb, cfg.colors, cfg.min_blob_area)
+        markers = self._markers.detect(rgb)
+        owner = self._assign_markers(blobs, markers)
+        observations: list[BoxObservation] = []
+        for index, blob in enumerate(blobs):
+            marker = owner.get(index)
+            obs = self._observe_region(blob.mask, blob.color, marker, blob, depth, k_matrix,
+                                       pose)
+            if obs is not None:
+                observations.append(obs)
+        claimed = {id(m) for m in owner.values()}
+        for marker in markers:
+            if id(marker) in claimed:
+                continue
+            mask = np.zeros(depth.shape[:2], dtype=np.uint8)
+            cv2.fillConvexPoly(mask, marker.corners.astype(np.int32), 1)
+            obs = self._observe_region(mask > 0, '', marker, None, depth, k_matrix, pose)
+            if obs is not None:
+                observations.append(obs)
+        observations.sort(key=lambda o: o.distance)
+        return observations
+
+    def detect(self, rgb: np.ndarray, depth: np.ndarray, k_matrix: np.ndarray,
+               pose: Pose) -> list[Detection]:
+        """Return the API's Detections nearest first (see observe)."""
+        return [o.to_detection() for o in self.observe(rgb, depth, k_matrix, pose)]
+
+    @staticmethod
+    def _assign_markers(blobs: list[Blob], markers: list[Marker]) -> dict[int, Marker]:
+        """Give each blob the largest marker whose centre lies inside it."""
+        owner: dict[int, Marker] = {}
+        for marker in markers:
+            u, v = (int(round(c)) for c in marker.center)
+            for index, blob in enumerate(blobs):
+                h, w = blob.mask.shape
+                if 0 <= v < h and 0 <= u < w and blob.mask[v, u]:
+                    best = owner.get(index)
+                    if best is None or marker.side_px > best.side_px:
+                        owner[index] = marker
+                    break
+        return owner
+
+    def _observe_region(self, mask: np.ndarray, color: str, marker: Marker | None,
+                        blob: Blob | None, depth: np.ndarray, k_matrix: np.ndarray,
+                        pose: Pose) -> BoxObservation | None:
+        cfg = self.config
+        vs, us = np.nonzero(mask)
+        if us.size == 0:
+            return None
+        z = depth[vs, us].astype(float)
+        valid = np.isfinite(z) & (z > cfg.min_depth) & (z < cfg.max_range)
+        valid_fraction = float(valid.mean())
+        face_base: np.ndarray | None = None
+        source = 'depth'
+        if valid_fraction >= cfg.min_valid_depth_fraction:
+            points = optical_to_base(backproject(us[valid], vs[valid], z[valid], k_matrix),
+                                     self.mount)
+            # The median is robust to edge pixels that hit the shelf or floor behind the box.
+            face_base = np.median(points, axis=0)
+        elif marker is not None and cfg.marker_side:
+            centre = marker_pose(marker, cfg.marker_side, k_matrix)
+            if centre is not None and cfg.min_depth < centre[2] < cfg.max_range:
+                face_base = optical_to_base(centre[None, :], self.mount)[0]
+                source = 'marker'
+                valid_fraction = 1.0
+        if face_base is None:
+            return None
+        ray = face_base[:2] - self.mount.translation()[:2]
+        ray_norm = float(np.linalg.norm(ray))
+        centre_base = face_base.copy()
+        if color and cfg.box_half_depth > 0.0 and ray_norm > 1e-6:
+            centre_base[:2] += ray / ray_norm * cfg.box_half_depth
+        face_map = base_to_map(face_base[None, :], pose)[0]
+        centre_map = base_to_map(centre_base[None, :], pose)[0]
+        area = int(us.size)
+        confidence = self._confidence(area, valid_fraction, marker is not None,
+                                      blob.touches_border if blob is not None else False)
+        if blob is not None:
+            pixel = blob.centroid
+        else:
+            pixel = marker.center if marker is not None else (float(us.mean()), float(vs.mean()))
+        return BoxObservation(
+            color=color,
+            marker_id=marker.marker_id if marker is not None else None,
+            position=tuple(float(c) for c in centre_map),
+            face=tuple(float(c) for c in face_map),
+            distance=float(math.hypot(centre_base[0], centre_base[1])),
+            bearing=float(math.atan2(centre_base[1], centre_base[0])),
+            face_distance=float(math.hypot(face_base[0], face_base[1])),
+            confidence=confidence,
+            pixel=(float(pixel[0]), float(pixel[1])),
+            area=area,
+            source=source,
+        )
+
+    def _confidence(self, area: int, valid_fraction: float, has_marker: bool,
+                    touches_border: bool) -> float:
+        """Score 0..1 from blob size, depth coverage and a decoded marker."""
+        size = min(1.0, area / float(self.config.full_confidence_area))
+        score = 0.25 + 0.45 * size * valid_fraction + (0.3 if has_marker else 0.0)
+        if touches_border:
+            # Part of the box is outside the view: its position is less certain.
+            score *= 0.8
+        return float(min(1.0, max(0.0, score)))
+
+
+def observation_in_base(obs: BoxObservation, pose: Pose) -> tuple[float, float]:
+    """Return an observation's centre in base_link (x forward, y left) for the given pose."""
+    point = map_to_base(np.array([obs.position]), pose)[0]
+    return float(point[0]), float(point[1])

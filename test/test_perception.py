@@ -1,0 +1,208 @@
+"""Perception on synthetic RGB-D frames ray-cast with numpy/cv2 from known intrinsics and poses."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pytest
+
+from codeact_robot.api.types import Pose
+from codeact_robot.perception import BoxDetector, CameraMount, PerceptionConfig
+from codeact_robot.perception.camera import (
+    OPTICAL_TO_BODY,
+    backproject,
+    base_to_map,
+    intrinsics_from_fovy,
+    map_to_base,
+    optical_to_base,
+    project,
+    rotation_rpy,
+)
+from codeact_robot.perception.markers import MarkerDetector
+from codeact_robot.perception.segmentation import find_blobs
+
+WIDTH, HEIGHT = 320, 240
+K = intrinsics_from_fovy(WIDTH, HEIGHT, 60.0)
+MOUNT = CameraMount(x=0.2, y=0.0, z=0.6, pitch=0.15)
+ARUCO = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
+
+COLORS = {
+    'red': (200, 30, 30), 'orange': (230, 120, 20), 'yellow': (220, 210, 30),
+    'green': (40, 170, 60), 'blue': (40, 70, 200), 'purple': (130, 50, 170),
+}
+
+
+@dataclass
+class Face:
+    """A vertical rectangle facing direction `yaw` (its outward normal), centre in map."""
+
+    center: tuple[float, float, float]
+    yaw: float
+    width: float
+    height: float
+    rgb: tuple[int, int, int]
+    marker_id: int | None = None
+    marker_side: float = 0.12
+
+
+def render(faces: list[Face], pose: Pose, mount: CameraMount = MOUNT) -> tuple[np.ndarray,
+                                                                              np.ndarray]:
+    """Ray-cast faces over a grey floor; return (rgb uint8, depth float32 along optical z)."""
+    us, vs = np.meshgrid(np.arange(WIDTH, dtype=float), np.arange(HEIGHT, dtype=float))
+    rays_opt = backproject(us.ravel(), vs.ravel(), np.ones(us.size), K)
+    rot_map = rotation_rpy(0, 0, pose.theta) @ mount.rotation() @ OPTICAL_TO_BODY
+    rays = rays_opt @ rot_map.T
+    origin = base_to_map(mount.translation()[None, :], pose)[0]
+    depth = np.full(us.size, np.inf)
+    rgb = np.zeros((us.size, 3), dtype=np.uint8)
+    # floor z = 0, mid grey
+    with np.errstate(divide='ignore', invalid='ignore'):
+        t_floor = -origin[2] / rays[:, 2]
+    hit = np.isfinite(t_floor) & (t_floor > 0)
+    depth[hit] = t_floor[hit]
+    rgb[hit] = (128, 128, 128)
+    for face in faces:
+        normal = np.array([math.cos(face.yaw), math.sin(face.yaw), 0.0])
+        across = np.array([-math.sin(face.yaw), math.cos(face.yaw), 0.0])
+        centre = np.array(face.center)
+        denom = rays @ normal
+        with np.errstate(divide='ignore', invalid='ignore'):
+            t = ((centre - origin) @ normal) / denom
+        points = origin + rays * t[:, None]
+        s = (points - centre) @ across
+        h = points[:, 2] - centre[2]
+        inside = (np.isfinite(t) & (t > 0) & (np.abs(s) <= face.width / 2)
+                  & (np.abs(h) <= face.height / 2) & (t < depth))
+        depth[inside] = t[inside]
+        rgb[inside] = face.rgb
+        if face.marker_id is not None:
+            # A white quiet zone, then the marker cells, centred on the face.
+            img = cv2.aruco.generateImageMarker(ARUCO, face.marker_id, 60)
+            img = cv2.copyMakeBorder(img, 10, 10, 10, 10, cv2.BORDER_CONSTANT, value=255)
+            side = face.marker_side * 80 / 60
+            # Seen from the front (looking along -normal), s grows to the viewer's right.
+            col = ((s + side / 2) / side * 80).astype(int)
+            row = ((-h + side / 2) / side * 80).astype(int)
+            on = inside & (col >= 0) & (col < 80) & (row >= 0) & (row < 80)
+            rgb[on] = img[row[on], col[on]][:, None]
+    depth[~np.isfinite(depth)] = np.nan
+    return rgb.reshape(HEIGHT, WIDTH, 3), depth.reshape(HEIGHT, WIDTH).astype(np.float32)
+
+
+def box_face(x: float, y: float, color: str, pose: Pose, marker_id: int | None = None,
+             size: float = 0.3) -> Face:
+    """A box front face at (x, y) turned towards the robot."""
+    yaw = math.atan2(pose.y - y, pose.x - x)
+    return Face((x, y, size / 2), yaw, size, size, COLORS[color], marker_id)
+
+
+def test_projection_roundtrip():
+    pose = Pose(1.0, -2.0, 0.7)
+    pts_map = np.array([[3.0, -1.0, 0.2], [2.5, -2.5, 0.9]])
+    pts_base = map_to_base(pts_map, pose)
+    uv = project(pts_base, MOUNT, K)
+    rot = MOUNT.rotation() @ OPTICAL_TO_BODY
+    z = ((pts_base - MOUNT.translation()) @ rot)[:, 2]
+    back = base_to_map(optical_to_base(backproject(uv[:, 0], uv[:, 1], z, K), MOUNT), pose)
+    np.testing.assert_allclose(back, pts_map, atol=1e-9)
+    # a point behind the camera has no pixel
+    assert np.isnan(project(np.array([[-1.0, 0.0, 0.5]]), MOUNT, K)).all()
+
+
+def test_camera_mount_from_mapping_and_object():
+    mount = CameraMount.from_any({'xyz': [0.1, 0.0, 0.5], 'rpy': [0.0, 0.2, 0.0]})
+    assert mount == CameraMount(0.1, 0.0, 0.5, 0.0, 0.2, 0.0)
+
+    class WorldMount:
+        x, y, z, pitch = 0.3, 0.0, 0.4, 0.1
+
+    assert CameraMount.from_any(WorldMount()) == CameraMount(0.3, 0.0, 0.4, 0.0, 0.1, 0.0)
+
+
+def test_six_colours_found_at_their_map_positions():
+    pose = Pose(1.0, 0.5, 0.3)
+    truth = {'red': (3.0, 1.3), 'orange': (3.2, 0.6), 'yellow': (2.8, 2.0),
+             'green': (3.6, 1.8), 'blue': (3.3, 0.1), 'purple': (4.2, 1.1)}
+    rgb, depth = render([box_face(x, y, c, pose) for c, (x, y) in truth.items()], pose)
+    detector = BoxDetector(MOUNT)
+    found = detector.detect(rgb, depth, K, pose)
+    assert sorted(d.color for d in found) == sorted(truth)
+    for det in found:
+        tx, ty = truth[det.color]
+        assert math.hypot(det.x - tx, det.y - ty) < 0.05, det
+        assert det.label == f'{det.color} box'
+        assert det.marker_id is None
+        expected_bearing = math.atan2(ty - pose.y, tx - pose.x) - pose.theta
+        assert abs(det.bearing - expected_bearing) < 0.03
+    distances = [d.distance for d in found]
+    assert distances == sorted(distances)
+
+
+def test_marker_is_associated_with_its_box_and_raises_confidence():
+    pose = Pose(0.0, 0.0, 0.0)
+    faces = [box_face(1.6, 0.25, 'red', pose, marker_id=7),
+             box_face(1.6, -0.25, 'blue', pose)]
+    rgb, depth = render(faces, pose)
+    markers = MarkerDetector().detect(rgb)
+    assert [m.marker_id for m in markers] == [7]
+    found = {d.color: d for d in BoxDetector(MOUNT).detect(rgb, depth, K, pose)}
+    assert found['red'].marker_id == 7
+    assert found['blue'].marker_id is None
+    assert found['red'].confidence > found['blue'].confidence
+    assert 0.0 < found['blue'].confidence <= 1.0
+    assert math.hypot(found['red'].x - 1.6, found['red'].y - 0.25) < 0.05
+
+
+def test_box_half_depth_moves_the_estimate_behind_the_visible_face():
+    pose = Pose(0.0, 0.0, 0.0)
+    rgb, depth = render([box_face(2.0, 0.0, 'green', pose)], pose)
+    config = PerceptionConfig(box_half_depth=0.15)
+    obs = BoxDetector(MOUNT, config).observe(rgb, depth, K, pose)[0]
+    assert abs(obs.face[0] - 2.0) < 0.03
+    assert abs(obs.position[0] - 2.15) < 0.03
+    assert obs.distance - obs.face_distance == pytest.approx(0.15, abs=0.01)
+
+
+def test_marker_pose_is_used_when_depth_is_missing():
+    pose = Pose(0.0, 0.0, 0.0)
+    rgb, depth = render([box_face(1.2, 0.0, 'yellow', pose, marker_id=3)], pose)
+    depth[:] = np.nan
+    assert BoxDetector(MOUNT).observe(rgb, depth, K, pose) == []
+    config = PerceptionConfig(marker_side=0.12)
+    obs = BoxDetector(MOUNT, config).observe(rgb, depth, K, pose)
+    assert len(obs) == 1 and obs[0].source == 'marker' and obs[0].marker_id == 3
+    assert math.hypot(obs[0].position[0] - 1.2, obs[0].position[1]) < 0.05
+
+
+def test_marker_on_a_grey_surface_is_reported_as_a_marker():
+    pose = Pose(0.0, 0.0, 0.0)
+    rgb, depth = render([Face((1.5, 0.0, 0.6), math.pi, 0.3, 0.3, (200, 200, 200), 12)], pose)
+    found = BoxDetector(MOUNT).detect(rgb, depth, K, pose)
+    assert [(d.label, d.color, d.marker_id) for d in found] == [('marker 12', '', 12)]
+
+
+def test_grey_scene_has_no_detections_and_small_specks_are_ignored():
+    pose = Pose(0.0, 0.0, 0.0)
+    rgb, depth = render([], pose)
+    rgb[100:103, 100:103] = COLORS['red']  # 9 px speck
+    assert find_blobs(rgb) == []
+    assert BoxDetector(MOUNT).detect(rgb, depth, K, pose) == []
+
+
+def test_target_matching():
+    pose = Pose(0.0, 0.0, 0.0)
+    rgb, depth = render([box_face(1.6, 0.0, 'purple', pose, marker_id=4)], pose)
+    obs = BoxDetector(MOUNT).observe(rgb, depth, K, pose)[0]
+    for target in ('purple', 'Purple box', 'marker 4', '4', ' purple '):
+        assert obs.matches(target), target
+    for target in ('red', 'marker 5', 'box', ''):
+        assert not obs.matches(target), target
+
+
+def test_mismatched_depth_size_is_rejected():
+    rgb = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    with pytest.raises(ValueError, match='differ in size'):
+        BoxDetector(MOUNT).observe(rgb, np.zeros((10, 10), np.float32), K, Pose(0, 0, 0))
