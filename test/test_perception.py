@@ -46,6 +46,7 @@ class Face:
     rgb: tuple[int, int, int]
     marker_id: int | None = None
     marker_side: float = 0.12
+    horizontal: bool = False  # a top face: width across, height along the yaw direction
 
 
 def render(faces: list[Face], pose: Pose, mount: CameraMount = MOUNT) -> tuple[np.ndarray,
@@ -68,12 +69,15 @@ def render(faces: list[Face], pose: Pose, mount: CameraMount = MOUNT) -> tuple[n
         normal = np.array([math.cos(face.yaw), math.sin(face.yaw), 0.0])
         across = np.array([-math.sin(face.yaw), math.cos(face.yaw), 0.0])
         centre = np.array(face.center)
+        up = np.array([0.0, 0.0, 1.0])
+        if face.horizontal:
+            normal, up = up, normal
         denom = rays @ normal
         with np.errstate(divide='ignore', invalid='ignore'):
             t = ((centre - origin) @ normal) / denom
         points = origin + rays * t[:, None]
         s = (points - centre) @ across
-        h = points[:, 2] - centre[2]
+        h = (points - centre) @ up
         inside = (np.isfinite(t) & (t > 0) & (np.abs(s) <= face.width / 2)
                   & (np.abs(h) <= face.height / 2) & (t < depth))
         depth[inside] = t[inside]
@@ -97,6 +101,17 @@ def box_face(x: float, y: float, color: str, pose: Pose, marker_id: int | None =
     """A box front face at (x, y) turned towards the robot."""
     yaw = math.atan2(pose.y - y, pose.x - x)
     return Face((x, y, size / 2), yaw, size, size, COLORS[color], marker_id)
+
+
+def solid_box(x: float, y: float, color: str, pose: Pose, size: float = 0.2,
+              bottom: float = 0.0) -> list[Face]:
+    """Front and top faces of a cube facing the robot, as a downward-looking camera sees it."""
+    yaw = math.atan2(pose.y - y, pose.x - x)
+    front = (x + math.cos(yaw) * size / 2, y + math.sin(yaw) * size / 2, bottom + size / 2)
+    rgb = COLORS[color]
+    top_rgb = tuple(int(c * 0.8) for c in rgb)  # lit differently, same hue
+    return [Face(front, yaw, size, size, rgb),
+            Face((x, y, bottom + size), yaw, size, size, top_rgb, horizontal=True)]
 
 
 def test_projection_roundtrip():
@@ -206,3 +221,24 @@ def test_mismatched_depth_size_is_rejected():
     rgb = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     with pytest.raises(ValueError, match='differ in size'):
         BoxDetector(MOUNT).observe(rgb, np.zeros((10, 10), np.float32), K, Pose(0, 0, 0))
+
+
+def test_box_centre_from_front_face_when_the_top_is_visible_too():
+    pose = Pose(0.0, 0.0, 0.0)
+    faces = solid_box(1.0, 0.1, 'orange', pose, bottom=0.08)
+    rgb, depth = render(faces, pose)
+    config = PerceptionConfig(box_half_depth=0.1)
+    obs = BoxDetector(MOUNT, config).observe(rgb, depth, K, pose)
+    assert len(obs) == 1
+    assert math.hypot(obs[0].position[0] - 1.0, obs[0].position[1] - 0.1) < 0.04, obs[0]
+    # the face the gripper must reach, not the top behind it
+    expected_face = math.hypot(1.0 - 0.1 * math.cos(math.atan2(0.1, 1.0)), 0.1 * 0.9)
+    assert abs(obs[0].face_distance - expected_face) < 0.04
+
+
+def test_large_coloured_objects_are_not_boxes():
+    pose = Pose(0.0, 0.0, 0.0)
+    pallet = Face((2.5, 0.0, 0.45), math.pi, 1.0, 0.9, COLORS['orange'])
+    rgb, depth = render([pallet, *solid_box(1.5, 0.6, 'red', pose)], pose)
+    found = BoxDetector(MOUNT).detect(rgb, depth, K, pose)
+    assert [d.color for d in found] == ['red']

@@ -37,6 +37,10 @@ class PerceptionConfig:
     min_valid_depth_fraction: float = 0.2
     # The camera sees a box's near face; its centre is this far behind it (half the box depth).
     box_half_depth: float = 0.0
+    # Thickness (m) of the nearest-surface slab whose points locate the visible face.
+    face_slab: float = 0.04
+    # Coloured blobs wider or taller than this (m) are not boxes (pallets, forklifts, people).
+    max_box_extent: float = 0.45
     # Printed marker side (m); enables a marker-pose fallback when depth is missing.
     marker_side: float | None = None
     colors: tuple[ColorRange, ...] = field(default=DEFAULT_COLORS)
@@ -162,8 +166,9 @@ class BoxDetector:
         if valid_fraction >= cfg.min_valid_depth_fraction:
             points = optical_to_base(backproject(us[valid], vs[valid], z[valid], k_matrix),
                                      self.mount)
-            # The median is robust to edge pixels that hit the shelf or floor behind the box.
-            face_base = np.median(points, axis=0)
+            if color and self._too_large(points):
+                return None
+            face_base = self._near_face(points)
         elif marker is not None and cfg.marker_side:
             centre = marker_pose(marker, cfg.marker_side, k_matrix)
             if centre is not None and cfg.min_depth < centre[2] < cfg.max_range:
@@ -199,6 +204,29 @@ class BoxDetector:
             area=area,
             source=source,
         )
+
+    def _near_face(self, points: np.ndarray) -> np.ndarray:
+        """Return the median of the points on the nearest surface of a blob (base_link).
+
+        A camera looking down sees a box's top as well as its front; the top lies behind the
+        front, so only points within a thin slab of the nearest range count. The median is
+        robust to edge pixels that hit the shelf or floor behind the box.
+        """
+        ranges = np.hypot(points[:, 0], points[:, 1])
+        near = ranges <= np.percentile(ranges, 10) + self.config.face_slab
+        return np.median(points[near], axis=0)
+
+    def _too_large(self, points: np.ndarray) -> bool:
+        """Return True if a blob is bigger than a box (a pallet, a forklift, a person)."""
+        lo, hi = np.percentile(points, [5, 95], axis=0)
+        centre = np.median(points[:, :2], axis=0)
+        norm = float(np.linalg.norm(centre))
+        if norm < 1e-6:
+            return False
+        across = np.array([-centre[1], centre[0]]) / norm
+        spread = points[:, :2] @ across
+        width = float(np.percentile(spread, 95) - np.percentile(spread, 5))
+        return max(width, float(hi[2] - lo[2])) > self.config.max_box_extent
 
     def _confidence(self, area: int, valid_fraction: float, has_marker: bool,
                     touches_border: bool) -> float:
