@@ -49,8 +49,8 @@ $(STAMPS)/llama: scripts/build_llama_wheel.sh | $(PY)
 	scripts/build_llama_wheel.sh $(PY) $(CACHE)/wheels $(LLAMA_CPP_VERSION)
 	@mkdir -p $(STAMPS) && touch $@
 
-$(MODEL): scripts/fetch_model.py | $(PY)
-	$(PY) scripts/fetch_model.py --models-dir $(CACHE)/models
+$(MODEL): codeact_robot/model_cache.py | $(PY)
+	$(PY) -m codeact_robot.model_cache --models-dir $(CACHE)/models
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

