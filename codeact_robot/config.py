@@ -1,0 +1,34 @@
+"""Read node parameters from config/*.yaml: the CLI and `ros2 launch` share one configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from codeact_robot.resources import share_path
+
+
+class ConfigError(ValueError):
+    """A config file is missing, malformed or lacks the node's section."""
+
+
+def node_parameters(file: str | Path, node: str) -> dict[str, Any]:
+    """Return the ``ros__parameters`` of ``node`` in a ROS 2 parameter file.
+
+    Args:
+        file: A path, or a name in the package's config/ folder such as 'agent.yaml'.
+        node: The node name, e.g. 'agent_node'.
+    """
+    path = Path(file)
+    if not path.is_file():
+        path = share_path('config', str(file))
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f'{path}: not valid YAML: {e}') from e
+    section = data.get(node) or data.get(f'/{node}') or data.get('/**')
+    if not isinstance(section, dict) or not isinstance(section.get('ros__parameters'), dict):
+        raise ConfigError(f'{path}: no "{node}: ros__parameters:" section')
+    return dict(section['ros__parameters'])
