@@ -1,0 +1,1 @@
+"""Navigation: SE(2) geometry, grid A* planner and pure-pursuit path follower (ROS-free)."""

@@ -1,0 +1,112 @@
+"""The per-cycle safety filter every velocity command passes before it is published."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from codeact_robot.safety.limits import SafetyLimits, VelocityLimiter
+from codeact_robot.safety.monitor import EStopLatch, Footprint, clearance_ahead, staleness
+
+# Kinds of SafetyEvent (codeact_robot_interfaces/SafetyEvent.kind).
+ESTOP = 'estop'
+STOP_REQUEST = 'stop_request'
+COMMAND_TIMEOUT = 'command_timeout'
+STALE_ODOM = 'stale_odom'
+STALE_SCAN = 'stale_scan'
+OBSTACLE_STOP = 'obstacle_stop'
+SPEED_LIMITED = 'speed_limited'
+
+
+@dataclass(frozen=True)
+class CycleInput:
+    """What the safety filter needs to know in one control cycle (times in seconds)."""
+
+    now: float
+    command: tuple[float, float] | None
+    command_stamp: float | None
+    odom_stamp: float | None
+    scan_stamp: float | None
+    scan_points: np.ndarray
+    footprint: Footprint
+    min_clearance: float | None = None
+
+
+@dataclass(frozen=True)
+class CycleOutput:
+    """The velocity to publish, the stop the layer forced (kind, reason) and new events."""
+
+    linear: float
+    angular: float
+    stop: tuple[str, str] | None = None
+    events: list[tuple[str, str]] = field(default_factory=list)
+    clearance: float = math.inf
+
+
+class SafetyLayer:
+    """Apply e-stop, staleness, command timeout, obstacle distance and speed/accel limits.
+
+    Events are edge-triggered: a condition is reported when it starts, not every cycle.
+    """
+
+    def __init__(self, limits: SafetyLimits, estop: EStopLatch | None = None,
+                 period: float = 0.05) -> None:
+        self.limits = limits
+        self.period = period
+        self.estop = estop or EStopLatch()
+        self.limiter = VelocityLimiter(limits)
+        self._last_now: float | None = None
+        self._active: set[str] = set()
+
+    def step(self, inp: CycleInput) -> CycleOutput:
+        """Return the command to publish for this cycle."""
+        dt = self.period if self._last_now is None else max(0.0, inp.now - self._last_now)
+        self._last_now = inp.now
+        if inp.command is None:
+            self.limiter.reset()
+            self._active.clear()
+            return CycleOutput(0.0, 0.0)
+        stop = self._stop_condition(inp)
+        if stop is not None:
+            self.limiter.reset()
+            return CycleOutput(0.0, 0.0, stop, self._edges([stop]))
+        v, w, clamped = self.limiter.limit(inp.command[0], inp.command[1], dt)
+        conditions = []
+        if clamped:
+            conditions.append((SPEED_LIMITED, f'requested ({inp.command[0]:.2f} m/s, '
+                                              f'{inp.command[1]:.2f} rad/s) exceeds the limits '
+                                              f'({self.limits.max_linear_speed:g} m/s, '
+                                              f'{self.limits.max_angular_speed:g} rad/s)'))
+        clearance = clearance_ahead(inp.scan_points, inp.footprint, math.copysign(1.0, v)
+                                    if v else 0.0)
+        return CycleOutput(v, w, None, self._edges(conditions), clearance)
+
+    def _stop_condition(self, inp: CycleInput) -> tuple[str, str] | None:
+        lim = self.limits
+        if self.estop.active:
+            return ESTOP, f'e-stop latched ({self.estop.reason}); a person must reset it'
+        if inp.command_stamp is None or inp.now - inp.command_stamp > lim.command_timeout:
+            return COMMAND_TIMEOUT, f'no fresh command for {lim.command_timeout:g} s'
+        reason = staleness(inp.now, inp.odom_stamp, lim.stale_timeout)
+        if reason is not None:
+            return STALE_ODOM, f'odometry is stale: {reason}'
+        reason = staleness(inp.now, inp.scan_stamp, lim.stale_timeout)
+        if reason is not None:
+            return STALE_SCAN, f'laser scan is stale: {reason}'
+        v = inp.command[0] if inp.command else 0.0
+        if v != 0.0:
+            limit = lim.min_obstacle_distance if inp.min_clearance is None else inp.min_clearance
+            clearance = clearance_ahead(inp.scan_points, inp.footprint, math.copysign(1.0, v))
+            if clearance < limit:
+                side = 'ahead' if v > 0 else 'behind'
+                return OBSTACLE_STOP, (f'obstacle {clearance:.2f} m {side} (minimum '
+                                       f'{limit:.2f} m)')
+        return None
+
+    def _edges(self, conditions: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        kinds = {k for k, _ in conditions}
+        new = [(k, r) for k, r in conditions if k not in self._active]
+        self._active = kinds
+        return new

@@ -1,0 +1,104 @@
+"""Safety limits with validated ranges, and the velocity limiter applied to every command."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class LimitSpec:
+    """Allowed range and meaning of one limit (also the ROS parameter's descriptor)."""
+
+    low: float
+    high: float
+    description: str
+
+
+LIMIT_SPECS: dict[str, LimitSpec] = {
+    'max_linear_speed': LimitSpec(0.01, 2.0, 'Largest forward/backward speed commanded (m/s).'),
+    'max_angular_speed': LimitSpec(0.01, 3.0, 'Largest turn rate commanded (rad/s).'),
+    'max_linear_accel': LimitSpec(0.05, 5.0, 'Largest change of commanded speed (m/s^2).'),
+    'max_angular_accel': LimitSpec(0.05, 10.0, 'Largest change of commanded turn rate (rad/s^2).'),
+    'min_obstacle_distance': LimitSpec(
+        0.05, 2.0, 'Stop when a lidar return in the direction of travel is closer than this to '
+                   'the robot body (m).'),
+    'stale_timeout': LimitSpec(0.05, 5.0, 'Stop when odom or scan is older than this (s).'),
+    'command_timeout': LimitSpec(
+        0.05, 5.0, 'Stop when the running skill has not refreshed its command for this long (s).'),
+    'max_move_distance': LimitSpec(0.1, 10.0, 'Largest distance of one move() (m).'),
+    'max_turn_angle': LimitSpec(0.1, 4.0 * math.pi, 'Largest angle of one turn() (rad).'),
+    'max_wait': LimitSpec(0.0, 600.0, 'Longest wait() (s).'),
+}
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    """The limits the skills node enforces (defaults of the issue; config/*.yaml overrides)."""
+
+    max_linear_speed: float = 0.5
+    max_angular_speed: float = 1.0
+    max_linear_accel: float = 1.0
+    max_angular_accel: float = 2.0
+    min_obstacle_distance: float = 0.3
+    stale_timeout: float = 0.5
+    command_timeout: float = 0.5
+    max_move_distance: float = 2.0
+    max_turn_angle: float = 2.0 * math.pi
+    max_wait: float = 30.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check_limit(f.name, getattr(self, f.name))
+
+    def replace(self, **changes: float) -> SafetyLimits:
+        """Return a copy with some limits changed (validated)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        unknown = set(changes) - set(values)
+        if unknown:
+            raise ValueError(f'unknown safety limits: {sorted(unknown)}')
+        values.update(changes)
+        return SafetyLimits(**values)
+
+
+def check_limit(name: str, value: object) -> float:
+    """Return ``value`` as float if it is a valid setting of limit ``name``; else ValueError."""
+    spec = LIMIT_SPECS.get(name)
+    if spec is None:
+        raise ValueError(f'unknown safety limit {name!r}')
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f'{name} must be a number, got {type(value).__name__}')
+    v = float(value)
+    if not math.isfinite(v) or not spec.low <= v <= spec.high:
+        raise ValueError(f'{name}={value} is outside [{spec.low}, {spec.high}]')
+    return v
+
+
+class VelocityLimiter:
+    """Clamp speeds to the limits and rate-limit changes by the acceleration limits."""
+
+    def __init__(self, limits: SafetyLimits) -> None:
+        self.limits = limits
+        self.linear = 0.0
+        self.angular = 0.0
+
+    def reset(self) -> None:
+        """Forget the last command (after a stop the robot is at rest)."""
+        self.linear = 0.0
+        self.angular = 0.0
+
+    def limit(self, linear: float, angular: float, dt: float) -> tuple[float, float, bool]:
+        """Return (linear, angular, clamped) for a requested command after ``dt`` seconds."""
+        lim = self.limits
+        if not (math.isfinite(linear) and math.isfinite(angular)):
+            self.reset()
+            return 0.0, 0.0, True
+        v = max(-lim.max_linear_speed, min(lim.max_linear_speed, linear))
+        w = max(-lim.max_angular_speed, min(lim.max_angular_speed, angular))
+        clamped = (v, w) != (linear, angular)
+        dt = max(0.0, min(dt, 0.5))
+        dv = lim.max_linear_accel * dt
+        dw = lim.max_angular_accel * dt
+        self.linear = max(self.linear - dv, min(self.linear + dv, v))
+        self.angular = max(self.angular - dw, min(self.angular + dw, w))
+        return self.linear, self.angular, clamped

@@ -1,0 +1,96 @@
+"""Sensor monitor: obstacles in the direction of travel, stale odom/scan, the latched e-stop."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Rectangular robot outline around base_link: x forward, y left (metres)."""
+
+    front: float
+    rear: float
+    half_width: float
+
+    @property
+    def radius(self) -> float:
+        """Return the circumscribed radius."""
+        return math.hypot(max(self.front, self.rear), self.half_width)
+
+    def extended(self, front_extra: float) -> Footprint:
+        """Return the footprint with its front moved forward (a carried box)."""
+        return Footprint(self.front + front_extra, self.rear, self.half_width)
+
+    def inside(self, points: np.ndarray, margin: float = 0.0) -> np.ndarray:
+        """Return a mask of the base-frame points (N x 2) inside the footprint + margin."""
+        return ((points[:, 0] <= self.front + margin) & (points[:, 0] >= -self.rear - margin)
+                & (np.abs(points[:, 1]) <= self.half_width + margin))
+
+
+def clearance_ahead(points: np.ndarray, footprint: Footprint, direction: float,
+                    side_margin: float = 0.05, max_range: float = 5.0) -> float:
+    """Return the free distance in front of (direction > 0) or behind the body.
+
+    Args:
+        points: Lidar returns in the base frame (N x 2), without the robot's own body.
+        footprint: The body outline.
+        direction: Sign of the linear velocity.
+        side_margin: Extra width of the swept corridor on each side.
+        max_range: Returned when nothing is in the corridor.
+    """
+    if len(points) == 0 or direction == 0.0:
+        return max_range
+    xs = points[:, 0] if direction > 0 else -points[:, 0]
+    edge = footprint.front if direction > 0 else footprint.rear
+    in_lane = (np.abs(points[:, 1]) <= footprint.half_width + side_margin) & (xs > 0.0)
+    if not in_lane.any():
+        return max_range
+    return float(max(0.0, min(max_range, float(np.min(xs[in_lane])) - edge)))
+
+
+class EStopLatch:
+    """A latched emergency stop: set by anyone, cleared only by an explicit reset."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Return True while latched."""
+        return self._reason is not None
+
+    @property
+    def reason(self) -> str | None:
+        """Return why it latched, or None."""
+        return self._reason
+
+    def trigger(self, reason: str) -> bool:
+        """Latch; return True if it was not latched before."""
+        with self._lock:
+            first = self._reason is None
+            if first:
+                self._reason = reason
+            return first
+
+    def reset(self) -> bool:
+        """Clear the latch; return True if it was latched."""
+        with self._lock:
+            was = self._reason is not None
+            self._reason = None
+            return was
+
+
+def staleness(now: float, stamp: float | None, timeout: float) -> str | None:
+    """Return a reason if data received at ``stamp`` (None = never) is older than timeout."""
+    if stamp is None:
+        return 'no data received yet'
+    age = now - stamp
+    if age > timeout:
+        return f'last message is {age:.2f} s old (limit {timeout:.2f} s)'
+    return None
