@@ -1,0 +1,212 @@
+"""Build the CodeAct system prompt from the API's docstrings, the world and the safety limits.
+
+The wording lives in the packaged ``codeact_robot/prompts/*.yaml`` files; this module only fills
+in what must come from the code (signatures, docstrings, result types, errors, places).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from codeact_robot.api import types as api_types
+from codeact_robot.api.errors import API_ERRORS
+from codeact_robot.api.robot_api import RobotApi
+from codeact_robot.api.types import Place
+
+DEFAULT_PROMPT = 'codeact.yaml'
+RESULT_TYPES = (api_types.Pose, api_types.MoveResult, api_types.Route, api_types.Detection,
+                api_types.Place)
+
+
+class PromptFileError(ValueError):
+    """A prompt file is missing a required key or has the wrong shape."""
+
+
+@dataclass(frozen=True)
+class PromptTemplates:
+    """The texts of one prompt file."""
+
+    system: str
+    task: str
+    observation: str
+    no_code: str
+    default_limits: tuple[str, ...]
+    examples: tuple[dict[str, Any], ...]
+
+
+@cache
+def load_prompt_file(name: str = DEFAULT_PROMPT) -> PromptTemplates:
+    """Load a packaged prompt file (``codeact_robot/prompts/<name>``)."""
+    text = resources.files('codeact_robot.prompts').joinpath(name).read_text(encoding='utf-8')
+    data = yaml.safe_load(text)
+    missing = [k for k in ('system', 'task', 'observation', 'no_code') if k not in data]
+    if missing:
+        raise PromptFileError(f'prompt file {name} lacks {missing}')
+    return PromptTemplates(
+        system=data['system'], task=data['task'], observation=data['observation'],
+        no_code=data['no_code'], default_limits=tuple(data.get('default_limits') or ()),
+        examples=tuple(data.get('examples') or ()))
+
+
+def _signature(name: str, fn: Any) -> str:
+    """Render ``name(args) -> ret`` from the source annotations (strings, as written)."""
+    sig = inspect.signature(fn)
+    parts = []
+    for p in sig.parameters.values():
+        if p.name == 'self':
+            continue
+        text = p.name
+        if p.annotation is not inspect.Parameter.empty:
+            text += f': {_annotation(p.annotation)}'
+        if p.default is not inspect.Parameter.empty:
+            text += f' = {p.default!r}'
+        parts.append(text)
+    ret = ''
+    if sig.return_annotation is not inspect.Signature.empty:
+        ret = f' -> {_annotation(sig.return_annotation)}'
+    return f'{name}({", ".join(parts)}){ret}'
+
+
+def _annotation(annotation: Any) -> str:
+    if isinstance(annotation, str):
+        return annotation
+    return inspect.formatannotation(annotation).replace('codeact_robot.api.types.', '')
+
+
+def api_reference(functions: Sequence[str] = RobotApi.LLM_FUNCTIONS,
+                  api_class: type = RobotApi) -> str:
+    """Render each function's signature and docstring, indented, one block per function."""
+    blocks = []
+    for name in functions:
+        fn = getattr(api_class, name)
+        body = compact_docstring(inspect.getdoc(fn) or '')
+        blocks.append(f'{_signature(name, fn)}\n{body}' if body else _signature(name, fn))
+    return '\n'.join(blocks)
+
+
+def compact_docstring(doc: str, indent: str = '  ') -> str:
+    """Shorten a Google-style docstring for a small model's context.
+
+    Blank lines go, continuation lines are joined, ``Args:`` entries become ``name: text``
+    lines and ``Returns:`` becomes one ``Returns ...`` line.
+    """
+    entries: list[str] = []
+    section = ''
+    new_entry = True
+    for raw in doc.splitlines():
+        line = raw.strip()
+        if not line:
+            new_entry = True
+            continue
+        if line in ('Args:', 'Returns:', 'Raises:'):
+            section = line[:-1]
+            if section != 'Args':
+                entries.append(section + ':')  # its text joins this line
+            new_entry = section == 'Args'
+            continue
+        if section == 'Args' and len(raw) - len(raw.lstrip()) <= 4:
+            new_entry = True  # a new argument (continuations are indented deeper)
+        if new_entry or not entries:
+            entries.append(line)
+        else:
+            entries[-1] += ' ' + line
+        new_entry = False
+    return '\n'.join(indent + e for e in entries)
+
+
+def types_reference(types: Sequence[type] = RESULT_TYPES) -> str:
+    """Render the result dataclasses as ``Name(field, ...)`` lines plus their properties."""
+    lines = []
+    for cls in types:
+        fields = [f.name for f in dataclasses.fields(cls)]
+        props = [n for n, v in vars(cls).items() if isinstance(v, property)]
+        extra = f'; property {", ".join(props)}' if props else ''
+        lines.append(f'{cls.__name__}({", ".join(fields)}){extra}')
+    return '\n'.join(lines)
+
+
+def errors_reference() -> str:
+    """Render the API error names, base class first."""
+    return ', '.join(e.__name__ for e in API_ERRORS)
+
+
+def places_reference(places: Iterable[Place] | Mapping[str, Place]) -> str:
+    """Render places as ``- name: x, y (kind) description`` lines, sorted by name."""
+    items = places.values() if isinstance(places, Mapping) else places
+    lines = []
+    for p in sorted(items, key=lambda p: p.name):
+        desc = f' {p.description}' if p.description else ''
+        lines.append(f'- {p.name}: {p.x:.2f}, {p.y:.2f} ({p.kind}){desc}')
+    return '\n'.join(lines) if lines else '- (none known: call locations())'
+
+
+def limits_reference(limits: Mapping[str, Any] | Sequence[str] | None,
+                     defaults: Sequence[str]) -> str:
+    """Render safety limits: a mapping as ``- key: value`` lines, strings as given."""
+    if limits is None:
+        items: list[str] = list(defaults)
+    elif isinstance(limits, Mapping):
+        items = [f'{k.replace("_", " ")}: {v}' for k, v in limits.items()]
+    else:
+        items = list(limits)
+    return '\n'.join(f'- {line.strip()}' for line in items)
+
+
+def examples_reference(examples: Sequence[dict[str, Any]]) -> str:
+    """Render the few-shot examples as short transcripts."""
+    out = []
+    for i, ex in enumerate(examples, 1):
+        lines = [f'Example {i}. Task: {ex["task"]}']
+        for turn in ex.get('turns', ()):
+            lines.append(turn['assistant'].rstrip())
+            obs = (turn.get('observation') or '').rstrip()
+            if obs:
+                lines.append(f'Observation: {obs}')
+        out.append('\n'.join(lines))
+    return '\n\n'.join(out)
+
+
+def build_system_prompt(places: Iterable[Place] | Mapping[str, Place],
+                        limits: Mapping[str, Any] | Sequence[str] | None = None,
+                        aisles: Sequence[str] = (),
+                        inventory: Mapping[str, str] | None = None,
+                        prompt_file: str = DEFAULT_PROMPT,
+                        n_examples: int = 3,
+                        functions: Sequence[str] = RobotApi.LLM_FUNCTIONS) -> str:
+    """Return the system prompt for the given places, limits and aisle names.
+
+    Args:
+        places: The world's named places (a list or the World.places dict).
+        limits: Safety limits as a mapping (name -> value) or lines; None for the file's
+            defaults.
+        aisles: Aisle names the model may pass in avoid=[...].
+        inventory: Where boxes are stored: box name -> place name.
+        prompt_file: Packaged prompt file name.
+        n_examples: How many few-shot examples to include (0 for none).
+        functions: The API functions exposed to the model.
+
+    Returns:
+        The filled-in system prompt.
+    """
+    t = load_prompt_file(prompt_file)
+    aisle_text = f'Aisles (for avoid=[...]): {", ".join(aisles)}\n' if aisles else ''
+    stock = ''
+    if inventory:
+        stock = 'Boxes are stored at: ' + ', '.join(
+            f'{box} -> {place}' for box, place in sorted(inventory.items())) + '\n'
+    prompt = t.system.format(
+        api=api_reference(functions), types=types_reference(), errors=errors_reference(),
+        places=places_reference(places), aisles=aisle_text, inventory=stock,
+        limits=limits_reference(limits, t.default_limits))
+    examples = t.examples[:max(0, n_examples)]
+    if examples:
+        prompt = prompt.rstrip() + '\n\n' + examples_reference(examples) + '\n'
+    return prompt

@@ -1,0 +1,182 @@
+"""Embedded backend: llama.cpp in this process (llama-cpp-python) on a cached GGUF model.
+
+One ``Llama`` object is kept for the backend's lifetime. Its KV cache holds the tokens of the last
+call; llama-cpp-python re-evaluates only the tokens after the longest common prefix, so sending the
+growing message list each turn processes the long system prompt once per episode (the reuse is
+reported as ``Completion.cached_tokens``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from codeact_robot.llm.base import (
+    Completion,
+    ContextOverflowError,
+    LlmBackend,
+    LlmUnavailableError,
+    Message,
+    StreamGuard,
+    TokenCallback,
+    truncate_at_stop,
+)
+
+DEFAULT_MODEL_FILE = 'qwen2.5-coder-1.5b-instruct-q4.gguf'
+
+
+def cache_dir() -> Path:
+    """Return the project cache: $CODEACT_ROBOT_CACHE, else ~/.cache/codeact_robot."""
+    return Path(os.environ.get('CODEACT_ROBOT_CACHE') or '~/.cache/codeact_robot').expanduser()
+
+
+def default_model_path() -> Path:
+    """Return the path of the verified Qwen2.5-Coder-1.5B GGUF in the cache."""
+    return cache_dir() / 'models' / DEFAULT_MODEL_FILE
+
+
+def llama_cpp_importable() -> bool:
+    """Return True when llama-cpp-python can be imported."""
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class LlamaCppBackend(LlmBackend):
+    """Run a GGUF chat model in-process with llama.cpp, formatting with the model's template."""
+
+    name = 'llama_cpp'
+
+    def __init__(self, model_path: str | Path | None = None, context_size: int = 4096,
+                 n_threads: int = 2, n_batch: int = 256, temperature: float = 0.0,
+                 seed: int = 0, verbose: bool = False) -> None:
+        path = Path(model_path).expanduser() if model_path else default_model_path()
+        super().__init__(path.name)
+        self.model_path = path
+        self.context_size = context_size
+        self.temperature = temperature
+        if not path.is_file():
+            raise LlmUnavailableError(
+                f'model file {path} is missing; run `make setup` (or scripts/fetch_model.py '
+                '--models-dir <cache>/models) or set model_path')
+        try:
+            import llama_cpp
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as e:
+            raise LlmUnavailableError(
+                'llama-cpp-python is not installed; run `make setup` or '
+                "`pip install 'codeact_robot[llama]'`") from e
+        try:
+            self._llm = llama_cpp.Llama(model_path=str(path), n_ctx=context_size,
+                                        n_threads=n_threads, n_threads_batch=n_threads,
+                                        n_batch=n_batch, seed=seed, verbose=verbose)
+        except (ValueError, RuntimeError) as e:
+            raise LlmUnavailableError(f'llama.cpp could not load {path}: {e}') from e
+        template = self._llm.metadata.get('tokenizer.chat_template')
+        if not template:
+            raise LlmUnavailableError(f'{path} has no tokenizer.chat_template in its metadata')
+        eos_id = self._llm.token_eos()
+        bos_id = self._llm.token_bos()
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=self._token_text(eos_id),
+            bos_token=self._token_text(bos_id) if bos_id >= 0 else '',
+            stop_token_ids=[eos_id])
+        self._lock = threading.Lock()
+
+    def _token_text(self, token: int) -> str:
+        return self._llm.detokenize([token], special=True).decode('utf-8', errors='replace')
+
+    def tokenize_chat(self, messages: Sequence[Message]) -> tuple[list[int], list[str]]:
+        """Apply the chat template; return the prompt tokens and the template's stop strings."""
+        formatted = self._formatter(messages=list(messages))
+        tokens = self._llm.tokenize(formatted.prompt.encode('utf-8'),
+                                    add_bos=not formatted.added_special, special=True)
+        stops = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop]
+        return tokens, [s for s in stops if s]
+
+    def complete(self, messages: Sequence[Message], *, stop: Sequence[str] = (),
+                 max_tokens: int = 512, timeout: float = 120.0,
+                 on_token: TokenCallback | None = None,
+                 cancel: threading.Event | None = None) -> Completion:
+        """Generate one reply, reusing the KV cache prefix; see LlmBackend.complete.
+
+        The deadline is checked between tokens: prompt processing itself is not interrupted.
+        """
+        with self._lock:
+            return self._complete(messages, stop, max_tokens, timeout, on_token, cancel)
+
+    def _complete(self, messages: Sequence[Message], stop: Sequence[str], max_tokens: int,
+                  timeout: float, on_token: TokenCallback | None,
+                  cancel: threading.Event | None) -> Completion:
+        guard = StreamGuard(timeout, cancel, f'llama.cpp {self.model}')
+        tokens, template_stops = self.tokenize_chat(messages)
+        room = self.context_size - len(tokens)
+        if room < 32:
+            raise ContextOverflowError(
+                f'the conversation ({len(tokens)} tokens) does not fit the context of '
+                f'{self.context_size} tokens; raise context_size or use fewer turns')
+        cached = self._cached_prefix(tokens)
+        all_stops = [*stop, *template_stops]
+        pieces: list[str] = []
+        reason = 'stop'
+        stream: Any = self._llm.create_completion(
+            prompt=tokens, max_tokens=min(max_tokens, room), stop=all_stops,
+            temperature=self.temperature, stream=True)
+        try:
+            for chunk in stream:
+                guard.check()
+                choice = chunk['choices'][0]
+                piece = choice.get('text') or ''
+                if piece:
+                    guard.token()
+                    pieces.append(piece)
+                    if on_token is not None:
+                        on_token(piece)
+                if choice.get('finish_reason'):
+                    reason = choice['finish_reason']
+        finally:
+            stream.close()
+        generated = max(0, int(self._llm.n_tokens) - len(tokens))
+        text, _ = truncate_at_stop(''.join(pieces), all_stops)
+        return Completion(
+            text=text, backend=self.name, model=self.model, prompt_tokens=len(tokens),
+            completion_tokens=generated, cached_tokens=cached, seconds=guard.elapsed(),
+            first_token_seconds=guard.first_token, finish_reason=reason,
+            extra={'prompt_eval_tokens': len(tokens) - cached})
+
+    def _cached_prefix(self, tokens: list[int]) -> int:
+        """Count the prompt tokens already in the KV cache (what llama.cpp will skip)."""
+        held = self._llm.input_ids[:self._llm.n_tokens].tolist()
+        n = 0
+        for a, b in zip(held, tokens, strict=False):
+            if a != b:
+                break
+            n += 1
+        # llama-cpp-python re-evaluates the last prompt token to get fresh logits.
+        return min(n, len(tokens) - 1)
+
+    def reset(self) -> None:
+        """Start a new episode.
+
+        The KV cache is kept on purpose: reuse is decided by comparing token ids, so it is
+        always correct, and an identical system prompt is then not processed again.
+        """
+        return None
+
+    def clear_cache(self) -> None:
+        """Drop the KV cache so the next call processes its whole prompt (benchmarks)."""
+        with self._lock:
+            self._llm.reset()
+
+    def close(self) -> None:
+        """Free the model and its context."""
+        with self._lock:
+            closer = getattr(self._llm, 'close', None)
+            if closer is not None:
+                closer()
