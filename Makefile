@@ -62,7 +62,7 @@ bench: setup
 	$(PY) -m bench.run_all
 
 demo: setup
-	$(VENV)/bin/codeact-robot demo
+	$(VENV)/bin/codeact-robot demo --backend llama_cpp
 
 clean:
 	rm -rf build $(VENV)

@@ -1,0 +1,52 @@
+"""Print agent turns live in a terminal: the code, what it printed or raised, the robot state."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from typing import Any, TextIO
+
+_PHASE_TITLES = {'generating': 'model is writing code', 'executing': 'running',
+                 'observed': 'observation', 'finished': 'finished'}
+
+
+class EventPrinter:
+    """Callable that formats AgentEvents (turn, phase, code, observation, pose) as they come."""
+
+    def __init__(self, out: TextIO | None = None, color: bool | None = None,
+                 max_observation_lines: int = 40) -> None:
+        self._out = out or sys.stdout
+        self._color = self._out.isatty() if color is None else color
+        self._max_lines = max_observation_lines
+
+    def _paint(self, text: str, code: str) -> str:
+        return f'\033[{code}m{text}\033[0m' if self._color else text
+
+    def __call__(self, event: Any) -> None:
+        """Print one event."""
+        phase = getattr(event, 'phase', '')
+        turn = getattr(event, 'turn', 0)
+        lines: list[str] = []
+        if phase == 'generating':
+            lines.append(self._paint(f'── turn {turn}: {_PHASE_TITLES[phase]} …', '1;34'))
+        elif phase == 'executing' and getattr(event, 'code', ''):
+            lines.append(self._paint(f'── turn {turn}: code', '1;34'))
+            lines.append(textwrap.indent(event.code.rstrip(), '  │ '))
+        elif phase in ('observed', 'finished'):
+            observation = (getattr(event, 'observation', '') or '').rstrip()
+            shown = observation.splitlines()
+            if len(shown) > self._max_lines:
+                more = len(shown) - self._max_lines
+                shown = shown[:self._max_lines] + [f'… ({more} more lines)']
+            title = _PHASE_TITLES[phase]
+            lines.append(self._paint(f'── turn {turn}: {title}', '1;33' if phase == 'observed'
+                                     else '1;32'))
+            if shown:
+                lines.append(textwrap.indent('\n'.join(shown), '  │ '))
+            pose = getattr(event, 'pose', None)
+            if pose is not None:
+                lines.append(self._paint(
+                    f'  robot at x={pose.x:.2f} y={pose.y:.2f} '
+                    f'theta={pose.theta:.2f}', '2'))
+        if lines:
+            print('\n'.join(lines), file=self._out, flush=True)

@@ -1,0 +1,177 @@
+"""A robot, a model and the CodeAct agent, together for one or several commands.
+
+This is what `codeact-robot run`, `chat` and `demo` use: it starts the embedded simulator and the
+skills node in this process (or connects to a robot that is already running), creates the LLM
+backend, runs each command as one agent episode, prints the turns live, and leaves a run folder
+with the transcript and a plot of the robot's path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from codeact_robot.api.robot_api import RobotApi
+from codeact_robot.api.types import Pose
+
+
+@dataclass
+class SessionOptions:
+    """Everything `run`/`chat`/`demo` can be told; None means the config file's value."""
+
+    world: str = 'warehouse'
+    scenario: str = 'default'
+    seed: int | None = None
+    real_time_factor: float = 1.0
+    external: bool = False
+    backend: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    replay: Path | None = None
+    max_turns: int | None = None
+    max_episode_seconds: float | None = None
+    runs_dir: Path = Path('runs')
+    agent_config: str = 'agent.yaml'
+    extra_backend_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EpisodeOutcome:
+    """What one command produced."""
+
+    command: str
+    success: bool
+    summary: str
+    failure_reason: str
+    turns: int
+    run_dir: Path | None
+    transcript: Path | None
+    plot: Path | None
+
+
+class PathRecorder:
+    """Samples the robot's map pose on a thread (what the robot believes, not ground truth)."""
+
+    def __init__(self, robot: RobotApi, period: float = 0.25) -> None:
+        self._robot = robot
+        self._period = period
+        self._stop = threading.Event()
+        self.points: list[tuple[float, float]] = []
+        self._thread = threading.Thread(target=self._sample, name='path-recorder', daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            pose: Pose = self._robot.get_pose()
+            if not self.points or (abs(self.points[-1][0] - pose.x)
+                                   + abs(self.points[-1][1] - pose.y)) > 0.01:
+                self.points.append((pose.x, pose.y))
+            self._stop.wait(self._period)
+
+    def __enter__(self) -> PathRecorder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+
+
+class RobotSession:
+    """Own the robot connection, the backend and the agent for a series of commands."""
+
+    def __init__(self, options: SessionOptions,
+                 printer: Callable[[Any], None] | None = None) -> None:
+        self.options = options
+        self._printer = printer
+        self._stack = ExitStack()
+        self.robot: RobotApi | None = None
+        self._agent: Any = None
+
+    def __enter__(self) -> RobotSession:
+        from codeact_robot.agent import AgentConfig, CodeActAgent
+        from codeact_robot.config import node_parameters
+        from codeact_robot.llm import create_backend
+        from codeact_robot.world import load_world
+
+        opts = self.options
+        params = node_parameters(opts.agent_config, 'agent_node')
+        self.world = load_world(opts.world)
+        backend_config = _backend_config(params, opts)
+        try:
+            self.robot = self._stack.enter_context(self._robot())
+            self.llm = create_backend(backend_config.pop('backend'), **backend_config)
+            config = AgentConfig.from_parameters(params)
+            if opts.max_turns is not None:
+                config.max_turns = opts.max_turns
+            if opts.max_episode_seconds is not None:
+                config.max_episode_seconds = opts.max_episode_seconds
+            self._agent = CodeActAgent(llm=self.llm, robot=self.robot, world=self.world,
+                                       config=config, runs_dir=opts.runs_dir,
+                                       on_event=self._printer)
+            self._stack.callback(self._agent.close)
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def _robot(self):
+        from codeact_robot import bringup
+
+        opts = self.options
+        if opts.external:
+            return bringup.connect_robot(world=opts.world)
+        return bringup.embedded_robot(world=opts.world, scenario=opts.scenario, seed=opts.seed,
+                                      real_time_factor=opts.real_time_factor)
+
+    def run(self, command: str) -> EpisodeOutcome:
+        """Run one command as one agent episode and plot the path the robot took."""
+        from codeact_robot.path_plot import plot_path
+
+        assert self.robot is not None, 'use RobotSession as a context manager'
+        with PathRecorder(self.robot) as recorder:
+            result = self._agent.run(command)
+        transcript = Path(result.transcript_path) if result.transcript_path else None
+        run_dir = transcript.parent if transcript else None
+        plot = None
+        if run_dir is not None:
+            plot = plot_path(self.world, recorder.points, run_dir / 'path.png',
+                             title=f'{command}  [{self.options.scenario}]')
+        return EpisodeOutcome(command=command, success=result.success, summary=result.summary,
+                              failure_reason=result.failure_reason, turns=result.turns,
+                              run_dir=run_dir, transcript=transcript, plot=plot)
+
+    def cancel(self) -> None:
+        """Stop the running episode: its code and the robot."""
+        if self._agent is not None:
+            self._agent.cancel()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+
+def _backend_config(params: dict[str, Any], opts: SessionOptions) -> dict[str, Any]:
+    """Backend settings: config/agent.yaml, overridden by what the user said."""
+    config = {key.removeprefix('llm_'): value for key, value in params.items()
+              if key.startswith('llm_')}
+    config['backend'] = opts.backend or params.get('backend', 'auto')
+    if opts.model or params.get('model'):
+        config['model'] = opts.model or params['model']
+    if opts.base_url:
+        config['base_url'] = opts.base_url
+    if opts.replay:
+        config['script'] = opts.replay
+    config.update(opts.extra_backend_config)
+    return {k: v for k, v in config.items() if v not in ('', None)}
+
+
+@contextmanager
+def live_session(options: SessionOptions, out: TextIO) -> Iterator[RobotSession]:
+    """Open a RobotSession that prints every agent event to ``out`` as it happens."""
+    from codeact_robot.console import EventPrinter
+
+    with RobotSession(options, printer=EventPrinter(out)) as session:
+        yield session
