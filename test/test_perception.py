@@ -47,6 +47,7 @@ class Face:
     marker_id: int | None = None
     marker_side: float = 0.12
     horizontal: bool = False  # a top face: width across, height along the yaw direction
+    texture: np.ndarray | None = None  # RGB image covering the whole face
 
 
 def render(faces: list[Face], pose: Pose, mount: CameraMount = MOUNT) -> tuple[np.ndarray,
@@ -82,6 +83,11 @@ def render(faces: list[Face], pose: Pose, mount: CameraMount = MOUNT) -> tuple[n
                   & (np.abs(h) <= face.height / 2) & (t < depth))
         depth[inside] = t[inside]
         rgb[inside] = face.rgb
+        if face.texture is not None:
+            size = face.texture.shape[0]
+            col = np.clip(((s / face.width + 0.5) * size).astype(int), 0, size - 1)
+            row = np.clip(((0.5 - h / face.height) * size).astype(int), 0, size - 1)
+            rgb[inside] = face.texture[row[inside], col[inside]]
         if face.marker_id is not None:
             # A white quiet zone, then the marker cells, centred on the face.
             img = cv2.aruco.generateImageMarker(ARUCO, face.marker_id, 60)
@@ -101,6 +107,25 @@ def box_face(x: float, y: float, color: str, pose: Pose, marker_id: int | None =
     """A box front face at (x, y) turned towards the robot."""
     yaw = math.atan2(pose.y - y, pose.x - x)
     return Face((x, y, size / 2), yaw, size, size, COLORS[color], marker_id)
+
+
+def warehouse_box(x: float, y: float, color: str, marker_id: int, pose: Pose,
+                  bottom: float = 0.08) -> list[Face]:
+    """Front and top faces of a cube textured like the warehouse's (colour frame, marker)."""
+    from dataclasses import replace
+
+    from codeact_robot.world import load_world
+    from codeact_robot.world.markers import face_texture
+
+    template = load_world().boxes[0]
+    rgba = tuple(c / 255 for c in COLORS[color]) + (1.0,)
+    texture = face_texture(replace(template, color=color, rgba=rgba, marker_id=marker_id))
+    size = template.size
+    yaw = math.atan2(pose.y - y, pose.x - x)
+    front = (x + math.cos(yaw) * size / 2, y + math.sin(yaw) * size / 2, bottom + size / 2)
+    return [Face(front, yaw, size, size, COLORS[color], texture=texture),
+            Face((x, y, bottom + size), yaw, size, size, COLORS[color], texture=texture,
+                 horizontal=True)]
 
 
 def solid_box(x: float, y: float, color: str, pose: Pose, size: float = 0.2,
@@ -242,3 +267,59 @@ def test_large_coloured_objects_are_not_boxes():
     rgb, depth = render([pallet, *solid_box(1.5, 0.6, 'red', pose)], pose)
     found = BoxDetector(MOUNT).detect(rgb, depth, K, pose)
     assert [d.color for d in found] == ['red']
+
+
+def test_perception_skill_takes_mount_and_box_size_from_the_world():
+    from codeact_robot.skills.perceive import PerceptionSkill, RgbdFrame
+    from codeact_robot.world import load_world
+
+    world = load_world()
+    skill = PerceptionSkill(world)
+    mount = world.camera_mount
+    assert skill.detector.mount == CameraMount(mount.x, mount.y, mount.z, mount.roll,
+                                               mount.pitch, mount.yaw)
+    assert skill.detector.config.box_half_depth == pytest.approx(world.boxes[0].size / 2)
+    pose = Pose(0.0, 0.0, 0.0)
+    faces = [box_face(1.2, 0.3, 'red', pose, marker_id=1), box_face(1.0, -0.3, 'red', pose)]
+    rgb, depth = render(faces, pose, skill.detector.mount)
+    frame = RgbdFrame(rgb, depth, K, pose)
+    assert skill.find(frame, 'marker 1').marker_id == 1
+    assert skill.find(frame, 'red').marker_id is None  # the nearer red box
+    assert skill.find(frame, 'blue box') is None
+
+
+@pytest.mark.parametrize('target, expected', [
+    ('red', 'red'), ('Red Box', 'red'), ('marker 3', 'marker 3'), ('7', 'marker 7'),
+    (7, 'marker 7'), ('  purple  ', 'purple'),
+])
+def test_parse_target_accepts_colours_labels_and_markers(target, expected):
+    from codeact_robot.skills.perceive import parse_target
+
+    assert parse_target(target) == expected
+
+
+@pytest.mark.parametrize('target', ['', 'box', 'pink', 'marker 50', '-1', None, 3.0, True,
+                                    ['red']])
+def test_parse_target_rejects_everything_else_with_a_hint(target):
+    from codeact_robot.skills.perceive import InvalidTargetError, parse_target
+
+    with pytest.raises(InvalidTargetError, match='red|target must be'):
+        parse_target(target)
+
+
+@pytest.mark.parametrize('distance', [0.6, 1.0, 2.0, 3.5])
+def test_warehouse_textured_boxes_are_found_near_and_far(distance):
+    # The warehouse boxes show only a thin colour frame around a white marker field.
+    from codeact_robot.world import load_world
+
+    mount = CameraMount.from_any(load_world().camera_mount)
+    pose = Pose(0.0, 0.0, 0.0)
+    faces = warehouse_box(distance, 0.0, 'red', 1, pose) + warehouse_box(
+        distance + 0.5, 0.3 * distance + 0.2, 'purple', 6, pose)
+    rgb, depth = render(faces, pose, mount)
+    config = PerceptionConfig(box_half_depth=0.1)
+    found = {o.color: o for o in BoxDetector(mount, config).observe(rgb, depth, K, pose)}
+    assert set(found) == {'red', 'purple'}
+    assert math.hypot(found['red'].position[0] - distance, found['red'].position[1]) < 0.06
+    if distance <= 2.0:
+        assert found['red'].marker_id == 1 and found['purple'].marker_id == 6

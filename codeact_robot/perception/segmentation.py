@@ -64,7 +64,9 @@ def find_blobs(rgb: np.ndarray, colors: tuple[ColorRange, ...] = DEFAULT_COLORS,
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
     blobs: list[Blob] = []
     for color in colors:
-        mask = cv2.morphologyEx(color_mask(hsv, color), cv2.MORPH_OPEN, kernel)
+        # Closing (not opening): the warehouse boxes show only a thin colour frame around the
+        # white marker field, a line 1-2 px wide at a few metres that opening would erase.
+        mask = cv2.morphologyEx(color_mask(hsv, color), cv2.MORPH_CLOSE, kernel)
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         for contour in contours:
             # Filling the outer contour closes holes left by a marker printed on the face.
