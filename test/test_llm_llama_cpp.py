@@ -1,0 +1,59 @@
+"""Embedded llama.cpp backend on the real Qwen2.5-Coder-1.5B GGUF: generation and KV reuse."""
+
+from __future__ import annotations
+
+import pytest
+
+from codeact_robot.llm import ContextOverflowError, LlmUnavailableError, create_backend
+from codeact_robot.llm.llama_cpp_backend import (
+    LlamaCppBackend,
+    default_model_path,
+    llama_cpp_importable,
+)
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+@pytest.fixture(scope='module')
+def backend():
+    if not llama_cpp_importable():
+        pytest.skip('llama-cpp-python is not installed (make setup builds it)')
+    if not default_model_path().is_file():
+        pytest.skip(f'model {default_model_path()} missing (make setup fetches it)')
+    b = LlamaCppBackend(context_size=4096, n_threads=2)
+    yield b
+    b.close()
+
+
+SYSTEM = ('You are a robot that writes Python. Reply with exactly one ```python block. '
+          + ' '.join(f'Place {i}: shelf {i} at x={i}.0, y={2 * i}.0.' for i in range(12)))
+
+
+def test_two_turns_reuse_the_system_prompt(backend):
+    backend.clear_cache()
+    system_tokens = len(backend.tokenize_chat([{'role': 'system', 'content': SYSTEM}])[0])
+    messages = [{'role': 'system', 'content': SYSTEM},
+                {'role': 'user', 'content': 'Print the x of shelf 3.'}]
+    first = backend.complete(messages, stop=['\nObservation:'], max_tokens=40, timeout=120)
+    assert '```' in first.text or 'print' in first.text
+    assert first.cached_tokens == 0 and first.prompt_tokens > system_tokens > 200
+    assert first.completion_tokens and first.completion_tokens <= 40
+    messages += [{'role': 'assistant', 'content': first.text},
+                 {'role': 'user', 'content': 'Observation: 3.0\nNow print its y.'}]
+    second = backend.complete(messages, max_tokens=40, timeout=120)
+    print(f'turn 1: {first.prompt_tokens} prompt tokens in {first.first_token_seconds:.1f} s; '
+          f'turn 2: {second.extra["prompt_eval_tokens"]} new of {second.prompt_tokens} in '
+          f'{second.first_token_seconds:.1f} s')
+    # Turn 2 evaluates only what follows the cached prefix: never the system prompt again.
+    assert second.cached_tokens >= first.prompt_tokens
+    assert second.extra['prompt_eval_tokens'] < second.prompt_tokens - system_tokens
+
+
+def test_context_overflow_is_reported(backend):
+    with pytest.raises(ContextOverflowError, match='does not fit'):
+        backend.complete([{'role': 'user', 'content': 'shelf ' * 5000}], max_tokens=8)
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path):
+    with pytest.raises(LlmUnavailableError, match='missing'):
+        create_backend('llama_cpp', model_path=tmp_path / 'nope.gguf')
