@@ -1,0 +1,254 @@
+"""Trusted side of the child protocol: frames, plain-data codec, argument validation.
+
+Frames are a 4-byte big-endian length and UTF-8 JSON. Values use JSON types plus three tagged
+objects: ``{"$tuple": [...]}``, ``{"$dict": {...}}`` and, host to child only,
+``{"$rec": "Pose", "f": {...}}`` for result dataclasses (their properties, like
+``MoveResult.arrived``, are sent as fields). Nothing from the child is ever unpickled, called or
+repr()'d: it is decoded JSON checked against the API's type hints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import json
+import math
+import select
+import socket
+import struct
+import time
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+HEADER = struct.Struct('>I')
+MAX_FRAME_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 32
+
+
+class ProtocolError(Exception):
+    """The child sent something that is not a valid frame or message."""
+
+
+class ChannelTimeout(TimeoutError):
+    """No complete frame arrived before the deadline."""
+
+
+class FrameReader:
+    """Read length-prefixed JSON frames from a socket with deadlines (host side)."""
+
+    def __init__(self, sock: socket.socket, max_frame: int = MAX_FRAME_BYTES) -> None:
+        self._sock = sock
+        self._buf = bytearray()
+        self._max = max_frame
+
+    def _frame(self) -> dict[str, Any] | None:
+        if len(self._buf) < HEADER.size:
+            return None
+        (size,) = HEADER.unpack_from(self._buf)
+        if size > self._max:
+            raise ProtocolError(f'frame of {size} bytes exceeds {self._max}')
+        if len(self._buf) < HEADER.size + size:
+            return None
+        data = bytes(self._buf[HEADER.size:HEADER.size + size])
+        del self._buf[:HEADER.size + size]
+        try:
+            message = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise ProtocolError(f'invalid JSON frame: {type(exc).__name__}') from exc
+        if not isinstance(message, dict) or not isinstance(message.get('t'), str):
+            raise ProtocolError('a frame must be an object with a "t" string')
+        return message
+
+    def read(self, deadline: float, extra: list[Any] | None = None,
+             on_extra: Callable[[Any], None] | None = None) -> dict[str, Any]:
+        """Return the next frame; raise ChannelTimeout at deadline, EOFError on close."""
+        while True:
+            message = self._frame()
+            if message is not None:
+                return message
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ChannelTimeout('deadline reached')
+            readable, _, _ = select.select([self._sock, *(extra or [])], [], [], remaining)
+            for item in readable:
+                if item is not self._sock:
+                    if on_extra is not None:
+                        on_extra(item)
+                    continue
+                try:
+                    chunk = self._sock.recv(1 << 20)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError as exc:
+                    raise EOFError(str(exc)) from exc
+                if not chunk:
+                    raise EOFError('child closed the channel')
+                self._buf += chunk
+                if len(self._buf) > self._max + HEADER.size:
+                    self._frame()  # raises ProtocolError on an oversized header
+
+
+def send_frame(sock: socket.socket, message: dict[str, Any], timeout: float = 5.0) -> None:
+    """Send one frame (bounded: a child that stops reading cannot block the host)."""
+    data = json.dumps(message, separators=(',', ':'), allow_nan=True).encode()
+    sock.settimeout(timeout)
+    try:
+        sock.sendall(HEADER.pack(len(data)) + data)
+    finally:
+        sock.settimeout(0.0)
+
+
+# ----------------------------------------------------------------------------- values
+
+def decode_arg(value: Any, depth: int = 0) -> Any:
+    """Rebuild an argument sent by the child: plain data only, records are refused."""
+    if depth > MAX_DEPTH:
+        raise TypeError('argument is nested too deeply')
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) is list:
+        return [decode_arg(v, depth + 1) for v in value]
+    if type(value) is dict:
+        if set(value) == {'$tuple'} and type(value['$tuple']) is list:
+            return tuple(decode_arg(v, depth + 1) for v in value['$tuple'])
+        if set(value) == {'$dict'} and type(value['$dict']) is dict:
+            return {str(k): decode_arg(v, depth + 1) for k, v in value['$dict'].items()}
+    raise TypeError('arguments must be numbers, strings, booleans, None, lists, tuples or '
+                    'dicts')
+
+
+def encode_result(value: Any, depth: int = 0) -> Any:
+    """Encode a host API result for the child (dataclasses become read-only records)."""
+    if depth > MAX_DEPTH:
+        raise TypeError('result is nested too deeply')
+    if value is None or type(value) in (bool, int, str):
+        return value
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, enum.Enum):
+        return encode_result(value.value, depth + 1)
+    if isinstance(value, bool):  # subclasses of the plain types travel as the base type
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: encode_result(getattr(value, f.name), depth + 1)
+                  for f in dataclasses.fields(value)}
+        for name, attr in inspect.getmembers(type(value)):
+            if isinstance(attr, property) and not name.startswith('_'):
+                fields[name] = encode_result(getattr(value, name), depth + 1)
+        return {'$rec': type(value).__name__, 'f': fields}
+    if isinstance(value, list):
+        return [encode_result(v, depth + 1) for v in value]
+    if isinstance(value, tuple):
+        return {'$tuple': [encode_result(v, depth + 1) for v in value]}
+    if isinstance(value, dict):
+        return {'$dict': {str(k): encode_result(v, depth + 1) for k, v in value.items()}}
+    if hasattr(value, 'tolist') and hasattr(value, 'dtype'):  # numpy scalars/arrays
+        return encode_result(value.tolist(), depth + 1)
+    raise TypeError(f'result of type {type(value).__name__} cannot be sent to the sandbox')
+
+
+def summarize(value: Any, limit: int = 200) -> str:
+    """Return a short text of a trusted host-side value."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+# -------------------------------------------------------------------------- validation
+
+_NONE = type(None)
+
+
+def _type_name(hint: Any) -> str:
+    if hint is _NONE or hint is None:
+        return 'None'
+    return getattr(hint, '__name__', None) or str(hint).replace('typing.', '')
+
+
+def conform(value: Any, hint: Any, where: str) -> Any:
+    """Return value checked (and lists normalised) against a type hint; raise TypeError."""
+    if hint is Any or hint is inspect.Parameter.empty:
+        return value
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return conform(value, option, where)
+            except TypeError:
+                continue
+        raise TypeError(f'{where} must be {_type_name(hint)}, not {type(value).__name__}')
+    if hint is None or hint is _NONE:
+        if value is None:
+            return None
+    elif hint is float:
+        if type(value) in (int, float):
+            return float(value)
+    elif hint in (int, str, bool):
+        if type(value) is hint:
+            return value
+    elif origin in (list, tuple) or hint in (list, tuple):
+        if type(value) in (list, tuple):
+            args = typing.get_args(hint)
+            if origin is tuple and args and args[-1] is not Ellipsis:
+                if len(args) != len(value):
+                    raise TypeError(f'{where} must have {len(args)} items')
+                items = [conform(v, a, where) for v, a in zip(value, args, strict=True)]
+            else:
+                item = args[0] if args else Any
+                items = [conform(v, item, where) for v in value]
+            return tuple(items) if (origin or hint) is tuple else items
+    elif origin is dict or hint is dict:
+        if type(value) is dict:
+            args = typing.get_args(hint) or (Any, Any)
+            return {conform(k, args[0], where): conform(v, args[1], where)
+                    for k, v in value.items()}
+    else:
+        raise TypeError(f'{where}: unsupported parameter type {_type_name(hint)}')
+    raise TypeError(f'{where} must be {_type_name(hint)}, not {type(value).__name__}')
+
+
+class Signature:
+    """The checked call signature of one exposed function."""
+
+    def __init__(self, name: str, func: Callable[..., Any], hint_source: Any = None) -> None:
+        self.name = name
+        self.func = func
+        self.signature = inspect.signature(func)
+        try:
+            self.hints = typing.get_type_hints(hint_source or func)
+        except (NameError, TypeError, AttributeError):
+            self.hints = {}  # unresolvable hints: plain data is still enforced by decode_arg
+        doc = inspect.getdoc(hint_source or func) or ''
+        self.doc = doc
+
+    def bind(self, args: list[Any], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+        """Bind and type-check plain-data arguments; raise TypeError with a clear message."""
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f'{self.name}(): {exc}') from None
+        for pname, value in list(bound.arguments.items()):
+            hint = self.hints.get(pname, Any)
+            param = self.signature.parameters[pname]
+            if param.kind is inspect.Parameter.VAR_POSITIONAL:
+                bound.arguments[pname] = tuple(
+                    conform(v, hint, f"{self.name}() argument '{pname}'") for v in value)
+            elif param.kind is inspect.Parameter.VAR_KEYWORD:
+                bound.arguments[pname] = {
+                    k: conform(v, hint, f"{self.name}() argument '{k}'")
+                    for k, v in value.items()}
+            else:
+                bound.arguments[pname] = conform(value, hint,
+                                                 f"{self.name}() argument '{pname}'")
+        return bound
+
+
+def is_finite_number(value: Any) -> bool:
+    """Return True for an int or a finite float."""
+    return type(value) is int or (type(value) is float and math.isfinite(value))
