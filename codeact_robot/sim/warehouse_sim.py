@@ -1,0 +1,317 @@
+"""WarehouseSim: MuJoCo physics of the warehouse and the diff-drive robot, without ROS.
+
+The ROS node (codeact_robot.nodes.sim_node) steps it and publishes its sensors; tests and
+benchmarks use it directly. Everything random draws from one seeded generator, and commands are
+applied at step boundaries, so the same seed and the same commands at the same sim times give
+the same trajectory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from codeact_robot.api.types import Pose
+from codeact_robot.sim.camera import RgbdCamera
+from codeact_robot.sim.lidar import Lidar
+from codeact_robot.sim.obstacles import ActiveObstacle, ObstacleError, ObstacleManager
+from codeact_robot.sim.odometry import WheelOdometry
+from codeact_robot.world.mjcf import (
+    LEFT_WHEEL,
+    PAD_GEOM,
+    RIGHT_WHEEL,
+    ROBOT_BODY,
+    build_mjcf,
+)
+from codeact_robot.world.model import World, WorldError, load_world
+from codeact_robot.world.scenario import Scenario, load_scenario, obstacle_position
+
+CMD_TIMEOUT = 0.5  # s of sim time without /cmd_vel before the wheels stop (as ros_gz diff-drive)
+TRIGGER_PERIOD = 0.01  # s between checks of scenario triggers
+
+
+class SimError(RuntimeError):
+    """The simulator cannot do what was asked."""
+
+
+@dataclass(frozen=True)
+class OdometryData:
+    """Wheel odometry in the odom frame (starts at 0, 0, 0) and the base-frame twist."""
+
+    stamp: float
+    x: float
+    y: float
+    theta: float
+    v: float
+    w: float
+
+
+@dataclass(frozen=True)
+class LaserScanData:
+    """One lidar sweep; ranges follow the LaserScan conventions (inf = no return)."""
+
+    stamp: float
+    angle_min: float
+    angle_max: float
+    angle_increment: float
+    range_min: float
+    range_max: float
+    ranges: np.ndarray
+
+
+@dataclass(frozen=True)
+class GripperStatus:
+    """Suction on/off, whether a box is sealed against the pad, and which one."""
+
+    suction_on: bool
+    holding: bool
+    held: str  # box name, '' if none
+
+
+@dataclass(frozen=True)
+class GroundTruthState:
+    """True poses (map frame) for tests and benchmarks; never for the robot's own use."""
+
+    stamp: float
+    robot: Pose
+    objects: dict[str, tuple[tuple[float, float, float], tuple[float, float, float, float]]]
+    obstacles: dict[str, ActiveObstacle]
+    held: str
+
+
+def yaw_of(quat: np.ndarray) -> float:
+    """Return the yaw of a (w, x, y, z) quaternion."""
+    w, x, y, z = quat
+    return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+
+
+class WarehouseSim:
+    """The warehouse world with the robot; call ``step`` to advance physics."""
+
+    def __init__(self, world: World | str = 'warehouse', scenario: Scenario | str | None = None,
+                 seed: int | None = None, physics_rate: float = 500.0,
+                 cmd_timeout: float = CMD_TIMEOUT) -> None:
+        self.world = load_world(world) if isinstance(world, str) else world
+        if isinstance(scenario, str):
+            scenario = load_scenario(scenario, self.world)
+        self.scenario = scenario
+        if not 50.0 <= physics_rate <= 5000.0:
+            raise ValueError(f'physics_rate must be in [50, 5000] Hz, got {physics_rate}')
+        self.seed = int(seed if seed is not None else (scenario.seed if scenario else 0))
+        self.rng = np.random.default_rng(self.seed)
+        self.cmd_timeout = cmd_timeout
+        mjcf = build_mjcf(self.world, scenario, timestep=1.0 / physics_rate)
+        self.mjcf = mjcf
+        self.model = mujoco.MjModel.from_xml_string(mjcf.xml, mjcf.assets)
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        self._robot = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, ROBOT_BODY)
+        self._pad = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, PAD_GEOM)
+        self._wheel_qpos = [int(m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, j)])
+                            for j in (LEFT_WHEEL, RIGHT_WHEEL)]
+        self._wheel_dof = [int(m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, j)])
+                           for j in (LEFT_WHEEL, RIGHT_WHEEL)]
+        self._boxes: dict[str, tuple[int, int, int]] = {}  # name -> body, geom, weld eq
+        for name, body in mjcf.box_bodies.items():
+            self._boxes[name] = (mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, body),
+                                 mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, body),
+                                 mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_EQUALITY,
+                                                   'grip_' + body))
+        robot = self.world.robot
+        self.odom = WheelOdometry(robot.wheel_radius, robot.wheel_separation)
+        self.lidar = Lidar(m, robot.lidar)
+        self.obstacles = ObstacleManager(m, mjcf.obstacle_slots,
+                                         scenario.obstacles if scenario else ())
+        self.events: list[str] = []
+        self._cmd = (0.0, 0.0)
+        self._cmd_time = -math.inf
+        self._suction = False
+        self._held: str = ''
+        self._camera: RgbdCamera | None = None
+        self._next_trigger = 0.0
+        self._attach_distance = robot.attach_distance
+        mujoco.mj_forward(m, self.data)
+        self.odom.update(*self._wheel_angles())
+        self._update_obstacles()
+
+    # --- time and stepping -------------------------------------------------------------------
+    @property
+    def time(self) -> float:
+        """Simulated time in seconds."""
+        return float(self.data.time)
+
+    @property
+    def timestep(self) -> float:
+        """Physics step in seconds."""
+        return float(self.model.opt.timestep)
+
+    def step(self, n: int = 1) -> None:
+        """Advance physics by ``n`` steps, applying commands, suction and the scenario."""
+        m, d = self.model, self.data
+        for _ in range(n):
+            v, w = self._cmd if d.time - self._cmd_time <= self.cmd_timeout else (0.0, 0.0)
+            d.ctrl[0], d.ctrl[1] = self.odom.wheel_rates(v, w)
+            if self._suction and not self._held:
+                self._try_attach()
+            mujoco.mj_step(m, d)
+            self.odom.update(d.qpos[self._wheel_qpos[0]], d.qpos[self._wheel_qpos[1]])
+            if d.time >= self._next_trigger:
+                self._update_obstacles()
+
+    def step_for(self, duration: float) -> None:
+        """Advance physics by ``duration`` seconds of sim time (rounded to whole steps)."""
+        self.step(max(0, round(duration / self.timestep)))
+
+    def _update_obstacles(self) -> None:
+        self._next_trigger = self.data.time + TRIGGER_PERIOD
+        pose = self.robot_pose()
+        self.events += self.obstacles.update(self.data, self.time, pose.x, pose.y)
+
+    # --- commands ------------------------------------------------------------------------------
+    def set_cmd_vel(self, linear: float, angular: float) -> None:
+        """Command base velocity (m/s, rad/s), clamped to the robot's limits; lasts cmd_timeout."""
+        r = self.world.robot
+        if not (math.isfinite(linear) and math.isfinite(angular)):
+            raise ValueError(f'non-finite cmd_vel ({linear}, {angular})')
+        self._cmd = (max(-r.max_linear_speed, min(r.max_linear_speed, linear)),
+                     max(-r.max_angular_speed, min(r.max_angular_speed, angular)))
+        self._cmd_time = self.time
+
+    def set_suction(self, on: bool) -> GripperStatus:
+        """Switch suction; on attaches a box touching the pad, off drops the held box."""
+        self._suction = bool(on)
+        if on:
+            if not self._held:
+                self._try_attach()
+        elif self._held:
+            eq = self._boxes[self._held][2]
+            self.data.eq_active[eq] = 0
+            self.events.append(f'released {self._held}')
+            self._held = ''
+        return self.gripper()
+
+    def gripper(self) -> GripperStatus:
+        """Return the suction gripper's state."""
+        return GripperStatus(self._suction, bool(self._held), self._held)
+
+    def _try_attach(self) -> None:
+        m, d = self.model, self.data
+        pad_pos = d.geom_xpos[self._pad]
+        for name, (body, geom, eq) in self._boxes.items():
+            if np.linalg.norm(d.geom_xpos[geom] - pad_pos) > 0.4:
+                continue
+            gap = mujoco.mj_geomDistance(m, d, self._pad, geom, 0.05, None)
+            if gap <= self._attach_distance:
+                self._weld(body, eq)
+                self._held = name
+                self.events.append(f'attached {name}')
+                return
+
+    def _weld(self, body: int, eq: int) -> None:
+        # Hold the box where it touches the pad: relpose = box pose in the robot body frame.
+        d = self.data
+        p1, q1 = d.xpos[self._robot], d.xquat[self._robot]
+        p2, q2 = d.xpos[body], d.xquat[body]
+        q1_inv = np.zeros(4)
+        mujoco.mju_negQuat(q1_inv, q1)
+        rel_pos = np.zeros(3)
+        mujoco.mju_rotVecQuat(rel_pos, p2 - p1, q1_inv)
+        rel_quat = np.zeros(4)
+        mujoco.mju_mulQuat(rel_quat, q1_inv, q2)
+        data = self.model.eq_data[eq]
+        data[0:3] = 0.0  # anchor at the box centre
+        data[3:6] = rel_pos
+        data[6:10] = rel_quat
+        data[10] = 1.0  # torquescale
+        d.eq_active[eq] = 1
+
+    # --- sensors --------------------------------------------------------------------------------
+    def _wheel_angles(self) -> tuple[float, float]:
+        q = self.data.qpos
+        return float(q[self._wheel_qpos[0]]), float(q[self._wheel_qpos[1]])
+
+    def wheel_state(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Return ((left, right) angles in rad, (left, right) rates in rad/s)."""
+        qv = self.data.qvel
+        return self._wheel_angles(), (float(qv[self._wheel_dof[0]]),
+                                      float(qv[self._wheel_dof[1]]))
+
+    def odometry(self) -> OdometryData:
+        """Return wheel odometry (odom frame) and the twist measured by the wheels."""
+        _, rates = self.wheel_state()
+        v, w = self.odom.twist(*rates)
+        return OdometryData(self.time, self.odom.x, self.odom.y, self.odom.theta, v, w)
+
+    def lidar_scan(self) -> LaserScanData:
+        """Cast the lidar rays now; the robot and the held box are invisible to it."""
+        exclude = self._boxes[self._held][0] if self._held else -1
+        lid = self.lidar
+        return LaserScanData(self.time, lid.angle_min, lid.angle_max, lid.angle_increment,
+                             lid.spec.range_min, lid.spec.range_max,
+                             lid.scan(self.data, exclude, self.rng))
+
+    def render_rgbd(self, width: int | None = None, height: int | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Render the camera: (rgb HxWx3 uint8, depth HxW float32 metres, inf = nothing)."""
+        cam = self.world.robot.camera
+        width = cam.width if width is None else width
+        height = cam.height if height is None else height
+        if self._camera is None or (self._camera.width, self._camera.height) != (width, height):
+            if self._camera is not None:
+                self._camera.close()
+            self._camera = RgbdCamera(self.model, width, height)
+        return self._camera.render(self.data)
+
+    def camera_intrinsics(self, width: int | None = None,
+                          height: int | None = None) -> tuple[float, float, float, float]:
+        """Return (fx, fy, cx, cy) of the camera for an image of the given size."""
+        return self.world.robot.camera.intrinsics(width, height)
+
+    # --- ground truth and obstacles ----------------------------------------------------------
+    def robot_pose(self) -> Pose:
+        """Return the robot's true pose in the map frame."""
+        d = self.data
+        pos = d.xpos[self._robot]
+        return Pose(float(pos[0]), float(pos[1]), yaw_of(d.xquat[self._robot]))
+
+    def box_position(self, name: str) -> tuple[float, float, float]:
+        """Return the true centre of box ``name``."""
+        body = self._boxes[self.world.box(name).name][0]
+        return tuple(float(v) for v in self.data.xpos[body])  # type: ignore[return-value]
+
+    def ground_truth(self) -> GroundTruthState:
+        """Return true poses of the robot, the boxes and the standing obstacles."""
+        d = self.data
+        objects = {name: (tuple(float(v) for v in d.xpos[body]),
+                          tuple(float(v) for v in d.xquat[body]))
+                   for name, (body, _, _) in self._boxes.items()}
+        return GroundTruthState(self.time, self.robot_pose(), objects,  # type: ignore[arg-type]
+                                self.obstacles.active, self._held)
+
+    def set_obstacle(self, name: str, kind: str = 'pallet', aisle: str = '',
+                     x: float | None = None, y: float | None = None, present: bool = True,
+                     yaw: float = 0.0) -> str:
+        """Place (present) or clear an obstacle; return a message, raise SimError if impossible."""
+        try:
+            if not present:
+                self.obstacles.clear(self.data, name)
+                message = f'cleared {name!r}'
+            else:
+                px, py = obstacle_position(self.world, aisle or None, x, y)
+                self.obstacles.place(self.data, name, kind, px, py, yaw)
+                message = f'placed {kind} {name!r} at ({px:.2f}, {py:.2f})'
+        except (ObstacleError, WorldError) as e:
+            raise SimError(str(e)) from e
+        # Kinematics now, so sensors see the change before the next step.
+        mujoco.mj_kinematics(self.model, self.data)
+        self.events.append(message)
+        return message
+
+    def close(self) -> None:
+        """Free rendering resources (from the thread that rendered)."""
+        if self._camera is not None:
+            self._camera.close()
+            self._camera = None
