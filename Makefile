@@ -59,7 +59,7 @@ lint: setup
 	$(VENV)/bin/ruff check codeact_robot test launch bench scripts
 
 bench: setup
-	$(PY) -m bench.run_all
+	$(PY) -m bench.run_all $(BENCH)
 
 demo: setup
 	$(VENV)/bin/codeact-robot demo --backend llama_cpp
