@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import subprocess
 import sys
 import time
@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     names = argv if argv else sorted(p.stem for p in HERE.glob('bench_*.py'))
     failed = []
     for name in names:
-        importlib.util.find_spec(f'bench.{name}')  # fail early on a typo
+        if importlib.util.find_spec(f"bench.{name}") is None:
+            raise SystemExit(f"no benchmark bench/{name}.py")
         print(f'=== {name}', flush=True)
         start = time.monotonic()
         # a fresh interpreter each: benchmarks must not share warm caches or leftover threads
