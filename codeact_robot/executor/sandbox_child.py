@@ -501,10 +501,16 @@ class Runtime:
         if name in self.module_denied.get(root, ()):
             raise AttributeError(f"'{root}.{name}' is not allowed in the sandbox")
 
+    def module_allowed(self, name):
+        """Return True for an allowed module with no private or denied part in its name."""
+        parts = name.split('.')
+        denied = self.module_denied.get(parts[0], ())
+        return parts[0] in self.allowed and not any(
+            p.startswith('_') or p in denied or p in self.forbidden_attrs for p in parts[1:])
+
     def wrap_module(self, module, name=''):
         """Return the read-only proxy of an allowed module."""
-        root = module.__name__.split('.')[0]
-        if root not in self.allowed:
+        if not self.module_allowed(module.__name__):
             raise AttributeError(f"module '{module.__name__}' is not allowed in the sandbox")
         proxy = self.proxies.get(module.__name__)
         if proxy is None:
@@ -520,7 +526,7 @@ class Runtime:
             # builtins and passes a list; import statements pass None or a tuple, and the
             # model cannot call __import__ itself (the name is refused).
             return _real_import(name, None, None, fromlist, 0)
-        if level or root not in self.allowed or any(p.startswith('_') for p in name.split('.')):
+        if level or not self.module_allowed(name):
             raise ImportError(f"import of '{name}' is not allowed; allowed modules: "
                               + ', '.join(sorted(self.allowed)))
         module = _real_import(name, None, None, fromlist, 0)

@@ -160,18 +160,24 @@ class _Checker(ast.NodeVisitor):
             self._check_name(node, name)
 
 
-def _is_safe_format_literal(node: ast.AST) -> bool:
-    if not isinstance(node, ast.Constant) or not isinstance(node.value, str):
+def _safe_format_fields(text: str, depth: int = 0) -> bool:
+    if depth > 2:
         return False
     try:
-        fields = list(string.Formatter().parse(node.value))
+        fields = list(string.Formatter().parse(text))
     except ValueError:
         return False
     for _, field_name, spec, _ in fields:
-        for text in (field_name or '', spec or ''):
-            if '.' in text or '[' in text or '{' in text:
-                return False
+        if field_name and ('.' in field_name or '[' in field_name):
+            return False
+        if spec and '{' in spec and not _safe_format_fields(spec, depth + 1):
+            return False
     return True
+
+
+def _is_safe_format_literal(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+        _safe_format_fields(node.value)
 
 
 def check_code(code: str, max_chars: int = 64_000) -> list[str]:
