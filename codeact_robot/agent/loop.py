@@ -6,11 +6,12 @@ from any thread (cancel stops the code and the robot), logged to a JSONL transcr
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,9 +36,9 @@ STOP_SEQUENCES: tuple[str, ...] = ('\nObservation:', '\n```\n\n', '\nObservation
 PHASES = ('generating', 'executing', 'observed', 'finished')
 
 
-@dataclass(frozen=True)
+@dataclass
 class AgentConfig:
-    """Limits and knobs of one episode."""
+    """Limits and knobs of one episode (config/agent.yaml holds the same names)."""
 
     max_turns: int = 8
     max_episode_seconds: float = 600.0
@@ -58,6 +59,15 @@ class AgentConfig:
                 raise ValueError(f'{name} must be positive')
         if self.max_new_tokens < 16 or self.observation_chars < 200:
             raise ValueError('max_new_tokens must be >= 16 and observation_chars >= 200')
+        self.stop = tuple(self.stop)
+        if self.context_tokens is not None and self.context_tokens <= 0:
+            self.context_tokens = None  # 0 in a parameter file means "the backend's size"
+
+    @classmethod
+    def from_parameters(cls, params: Mapping[str, Any]) -> AgentConfig:
+        """Build from node parameters, taking the keys named like fields and ignoring others."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in params.items() if k in names})
 
 
 @dataclass(frozen=True)
@@ -169,9 +179,24 @@ class CodeActAgent:
         from codeact_robot.executor import ExecutionLimits, Executor
         limits = ExecutionLimits(call_timeout_s=self.config.turn_timeout,
                                  episode_timeout_s=self.config.max_episode_seconds)
-        return Executor(api=self.robot, functions=RobotApi.LLM_FUNCTIONS + ('done', 'fail'),
-                        extra_functions={'done': self._done, 'fail': self._fail},
-                        limits=limits, on_stop=self._stop_robot)
+        table = {name: self._guarded(getattr(self.robot, name))
+                 for name in RobotApi.LLM_FUNCTIONS}
+        table.update(done=self._done, fail=self._fail)
+        return Executor(api=self.robot, functions=table, limits=limits,
+                        on_stop=self._stop_robot)
+
+    def _guarded(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap a robot function so that it refuses to run once the episode is cancelled.
+
+        The executor runs the model's code to its end or its timeout; this makes every robot
+        call after a cancel raise instead of moving the robot again.
+        """
+        @functools.wraps(func)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self._cancel.is_set():
+                raise RobotApiError('the episode was cancelled: stop now')
+            return func(*args, **kwargs)
+        return call
 
     def _build_prompt(self, places: Sequence[Place] | Mapping[str, Place] | None,
                       inventory: Mapping[str, str] | None,

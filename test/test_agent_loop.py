@@ -1,0 +1,218 @@
+"""The CodeAct loop with the replay backend, the real watchdog executor and a robot double."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from test_agent_robot_double import WarehouseRobotDouble
+
+from codeact_robot.agent import AgentConfig, AgentEvent, CodeActAgent, read_transcript
+from codeact_robot.agent.loop import clip_middle
+from codeact_robot.llm import ReplayBackend
+from codeact_robot.world import load_world
+
+WORLD = load_world()
+
+
+def make_agent(tmp_path: Path, completions: list[str], robot: WarehouseRobotDouble | None = None,
+               events: list[AgentEvent] | None = None, **config: object) -> CodeActAgent:
+    robot = robot or WarehouseRobotDouble(WORLD)
+    cfg = AgentConfig(**{'max_turns': 6, 'max_episode_seconds': 60, 'turn_timeout': 20,
+                         **config})
+    return CodeActAgent(llm=ReplayBackend(completions), robot=robot, world=WORLD, config=cfg,
+                        runs_dir=tmp_path / 'runs',
+                        on_event=events.append if events is not None else None)
+
+
+FETCH = [
+    'I go to shelf B for the red box.\n```python\nr = go_to("shelf B")\nprint(r.status)\n'
+    'print(grasp("red"))\n```',
+    '```python\nr = go_to("packing station")\nif r.arrived:\n    release()\n'
+    '    done("delivered the red box")\n```\nObservation: it worked',
+]
+
+
+def test_fetch_and_deliver_episode(tmp_path):
+    robot = WarehouseRobotDouble(WORLD)
+    events: list[AgentEvent] = []
+    with make_agent(tmp_path, FETCH, robot, events) as agent:
+        result = agent.run('bring the red box to the packing station')
+    assert result.success, result
+    assert (result.summary, result.turns, result.failure_reason) == (
+        'delivered the red box', 2, '')
+    assert [a for a, _ in robot.called('go_to')] == [('shelf B',), ('packing station',)]
+    assert robot.called('grasp') == [(('red',), {})] and robot.called('release')
+    assert robot.held is None
+    # Feedback: every phase of every turn, in order, with code and the robot pose.
+    phases = [(e.turn, e.phase) for e in events]
+    assert phases == [(1, 'generating'), (1, 'executing'), (1, 'observed'),
+                      (2, 'generating'), (2, 'executing'), (2, 'observed'), (2, 'finished')]
+    assert 'grasp("red")' in events[1].code and events[2].pose is not None
+    assert 'arrived' in events[2].observation and 'True' in events[2].observation
+    # The model's second prompt held the observation of turn 1 with the robot state.
+    second_prompt = agent.llm.calls[1]
+    assert second_prompt[0]['role'] == 'system'
+    assert second_prompt[-2]['role'] == 'assistant' and 'go_to("shelf B")' in second_prompt[-2][
+        'content']
+    observation = second_prompt[-1]['content']
+    assert observation.startswith('Observation:') and 'holding: yes' in observation
+    pb = WORLD.places['shelf B']
+    assert f'x={pb.x:.2f} y={pb.y:.2f}' in observation
+    # The transcript has everything, one JSON record per line.
+    records = read_transcript(result.transcript_path)
+    assert [r['event'] for r in records] == ['episode_start', 'turn', 'turn', 'episode_end']
+    start, turn1, turn2, end = records
+    assert start['task'] == 'bring the red box to the packing station'
+    assert 'go_to(name: str' in start['system_prompt'] and start['backend'] == 'replay:script'
+    assert turn1['code'].startswith('r = go_to("shelf B")')
+    assert turn1['completion'] == FETCH[0]
+    assert turn1['execution']['status'] == 'ok' and turn1['llm']['prompt_tokens'] > 100
+    assert turn2['completion'].endswith('done("delivered the red box")\n```')  # stop string
+    assert end['success'] is True and end['completion_tokens'] > 0
+
+
+def test_errors_go_back_to_the_model_with_the_trimmed_traceback(tmp_path):
+    replies = ['```python\ngrasp("blue")\n```',
+               '```python\ngo_to("shelf C")\ngrasp("blue")\ndone("holding blue")\n```']
+    with make_agent(tmp_path, replies) as agent:
+        result = agent.run('pick up the blue box')
+    assert result.success and result.turns == 2
+    observation = agent.llm.calls[1][-1]['content']
+    assert 'NotFoundError' in observation and 'File "<model>", line 1' in observation
+    assert 'codeact_robot' not in observation  # the host's frames are not shown
+    assert 'holding: no' in observation
+
+
+def test_blocked_aisle_then_avoid(tmp_path):
+    robot = WarehouseRobotDouble(WORLD, blocked_aisle='aisle 2')
+    replies = ['```python\nr = go_to("charging dock")\nprint(r.status, r.blocked_aisle)\n```',
+               '```python\nr = go_to("charging dock", avoid=["aisle 2"])\n'
+               'done("docked") if r.arrived else fail(r.message)\n```']
+    with make_agent(tmp_path, replies, robot) as agent:
+        result = agent.run('go to the charging dock')
+    assert result.success
+    assert 'blocked aisle 2' in agent.llm.calls[1][-1]['content']
+    assert robot.called('go_to')[-1] == (('charging dock',), {'speed': None,
+                                                              'avoid': ['aisle 2']})
+
+
+def test_fail_refusal_and_no_code_reply(tmp_path):
+    replies = ['I would rather not write code for that.',
+               '```python\nfail("unsafe: driving into the battery storage is forbidden")\n```']
+    with make_agent(tmp_path, replies) as agent:
+        result = agent.run('drive into the battery storage')
+    assert not result.success and result.turns == 2
+    assert result.failure_reason == 'unsafe: driving into the battery storage is forbidden'
+    assert 'No ```python block found' in agent.llm.calls[1][-1]['content']
+
+
+def test_sandbox_rejections_are_observations(tmp_path):
+    replies = ['```python\nimport os\nos.system("ls")\n```', '```python\ndone("ok")\n```']
+    with make_agent(tmp_path, replies) as agent:
+        result = agent.run('list files')
+    assert result.success
+    observation = agent.llm.calls[1][-1]['content']
+    assert 'Blocked' in observation and 'os' in observation
+    records = read_transcript(result.transcript_path)
+    assert records[1]['execution']['status'] == 'rejected'
+
+
+def test_turn_limit(tmp_path):
+    with make_agent(tmp_path, ['```python\nprint(1)\n```'] * 3, max_turns=2) as agent:
+        result = agent.run('count')
+    assert not result.success and result.turns == 2
+    assert 'turn limit (2)' in result.failure_reason
+
+
+def test_turn_timeout_stops_code_and_robot(tmp_path):
+    robot = WarehouseRobotDouble(WORLD)
+    replies = ['```python\nwhile True:\n    pass\n```', '```python\ndone("stopped")\n```']
+    with make_agent(tmp_path, replies, robot, turn_timeout=1.0) as agent:
+        result = agent.run('spin forever')
+    assert result.success
+    observation = agent.llm.calls[1][-1]['content']
+    assert 'timeout' in observation and 'The robot was stopped' in observation
+    assert robot.stops, 'the executor must stop the robot when it kills the code'
+
+
+def test_episode_time_limit(tmp_path):
+    replies = ['```python\nwait(2.5)\n```', '```python\ndone("late")\n```']
+    with make_agent(tmp_path, replies, max_episode_seconds=3.0) as agent:
+        result = agent.run('wait a bit')
+    assert not result.success and result.turns == 1
+    assert 'episode time limit' in result.failure_reason
+
+
+def test_cancel_while_executing_stops_code_and_robot(tmp_path):
+    robot = WarehouseRobotDouble(WORLD)
+    replies = ['```python\nwait(30)\ngo_to("packing station")\n```']
+    holder: dict[str, CodeActAgent] = {}
+
+    def on_event(event: AgentEvent) -> None:
+        if event.phase == 'executing':
+            # cancel from another thread once the code runs, like the ROS action's cancel
+            threading.Timer(0.5, holder['agent'].cancel).start()
+
+    agent = CodeActAgent(llm=ReplayBackend(replies), robot=robot, world=WORLD,
+                         config=AgentConfig(max_turns=3, turn_timeout=60),
+                         runs_dir=tmp_path, on_event=on_event)
+    holder['agent'] = agent
+    with agent:
+        result = agent.run('wait and deliver')
+    assert not result.success and result.failure_reason == 'cancelled'
+    assert 'episode cancelled' in robot.stops
+    assert robot.called('wait') and not robot.called('go_to')  # refused after the cancel
+    assert read_transcript(result.transcript_path)[-1]['failure_reason'] == 'cancelled'
+
+
+def test_cancel_while_generating(tmp_path):
+    holder: dict[str, CodeActAgent] = {}
+
+    def on_event(event: AgentEvent) -> None:
+        if event.phase == 'generating':
+            holder['agent'].cancel()
+
+    robot = WarehouseRobotDouble(WORLD)
+    agent = CodeActAgent(llm=ReplayBackend(FETCH), robot=robot, world=WORLD,
+                         runs_dir=tmp_path, on_event=on_event)
+    holder['agent'] = agent
+    with agent:
+        result = agent.run('bring the red box')
+    assert result.failure_reason == 'cancelled' and result.turns == 1
+    assert not robot.called('go_to') and robot.stops == ['episode cancelled']
+
+
+def test_llm_errors_end_the_episode_with_the_error(tmp_path):
+    robot = WarehouseRobotDouble(WORLD)
+    with make_agent(tmp_path, ['```python\nprint(1)\n```'], robot) as agent:
+        result = agent.run('two turns please')  # the script runs out at turn 2
+    assert not result.success and result.error == 'ReplayExhaustedError'
+    assert 'LLM error' in result.failure_reason and robot.stops
+
+
+def test_config_from_parameters_and_validation():
+    cfg = AgentConfig.from_parameters({'max_turns': 3, 'backend': 'auto', 'llm_host': '',
+                                       'stop': ['\nObs'], 'context_tokens': 0})
+    assert cfg.max_turns == 3 and cfg.stop == ('\nObs',) and cfg.context_tokens is None
+    with pytest.raises(ValueError):
+        AgentConfig(max_turns=0)
+
+
+def test_long_conversations_shrink_old_observations(tmp_path):
+    long_print = '```python\nprint("x" * 3000)\n```'
+    with make_agent(tmp_path, [long_print] * 5 + ['```python\ndone("ok")\n```'],
+                    context_tokens=2600, observation_chars=1200, n_examples=0) as agent:
+        result = agent.run('print a lot')
+    assert result.success
+    last = agent.llm.calls[-1]
+    assert any('[...shortened]' in m['content'] for m in last[2:-2])
+    assert last[0]['content'] == agent.system_prompt  # the system prompt is never cut
+
+
+def test_clip_middle_keeps_head_and_tail():
+    text = 'HEAD' + 'x' * 5000 + 'TAIL'
+    clipped = clip_middle(text, 600)
+    assert clipped.startswith('HEAD') and clipped.endswith('TAIL') and len(clipped) < 700
+    assert clip_middle('short', 600) == 'short'
