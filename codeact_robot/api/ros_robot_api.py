@@ -1,0 +1,442 @@
+"""RosRobotApi: the robot API as a thin, synchronous client of the skills node.
+
+Every call is a bounded wait on a future that the executor spinning ``node`` completes (this
+class never spins). Arguments are pre-checked for clearer messages; the skills node checks them
+again and is the one place that enforces limits. Nothing here reads /sim/ground_truth.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from geometry_msgs.msg import Pose2D
+from rclpy.action import ActionClient
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.task import Future
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from codeact_robot.api.errors import (
+    EStopActiveError,
+    GraspError,
+    InvalidArgumentError,
+    NotFoundError,
+    RobotApiError,
+    RobotNotReadyError,
+    SafetyStopError,
+    UnknownPlaceError,
+)
+from codeact_robot.api.robot_api import RobotApi
+from codeact_robot.api.types import Detection, MoveResult, Place, Pose, Route
+from codeact_robot.safety.validation import (
+    check_names,
+    check_number,
+    check_optional_number,
+    check_text,
+)
+from codeact_robot.world import World, load_world
+from codeact_robot_interfaces.action import Drive, Grasp, MoveTo
+from codeact_robot_interfaces.msg import GripperState
+from codeact_robot_interfaces.srv import Perceive, PlanRoute
+
+_LOG = logging.getLogger(__name__)
+
+_MOVE_STATUS = {MoveTo.Result.ARRIVED: 'arrived', MoveTo.Result.BLOCKED: 'blocked',
+                MoveTo.Result.TIMED_OUT: 'timed_out', MoveTo.Result.SAFETY_STOP: 'safety_stop',
+                MoveTo.Result.CANCELED: 'canceled', MoveTo.Result.NO_PATH: 'no_path'}
+_DRIVE_STATUS = {Drive.Result.DONE: 'arrived', Drive.Result.BLOCKED: 'blocked',
+                 Drive.Result.TIMED_OUT: 'timed_out', Drive.Result.SAFETY_STOP: 'safety_stop',
+                 Drive.Result.CANCELED: 'canceled'}
+# Prefixes of skills-node messages (codeact_robot.nodes.skills_node.REFUSED / ESTOP_PREFIX).
+_REFUSED = 'refused: '
+_ESTOP = 'e-stop: '
+# Generous bounds for argument pre-checks; the skills node applies the configured limits.
+_COORD = 1e4
+
+
+class RosRobotApi(RobotApi):
+    """Implement RobotApi over the skills node's actions, services and topics.
+
+    Args:
+        node: A node that some executor spins (e.g. a NodeRunner); only used, never spun here.
+        world: The World (or its name) for locations() and zone names.
+        skills_ns: Namespace of the skills node's interfaces.
+        gripper_state_topic: Where the gripper reports whether it holds something.
+        call_timeout: Bound of service calls and goal acceptance (s).
+        motion_timeout: Bound of one motion or grasp (s); the goal is canceled after it.
+        pose_timeout: Age at which the last pose counts as stale (s).
+    """
+
+    def __init__(self, node: Node, world: World | str = 'warehouse', *,
+                 skills_ns: str = '/skills', gripper_state_topic: str = '/gripper/state',
+                 call_timeout: float = 10.0, motion_timeout: float = 300.0,
+                 pose_timeout: float = 2.0) -> None:
+        self._node = node
+        self.world = load_world(world) if isinstance(world, str) else world
+        self.call_timeout = call_timeout
+        self.motion_timeout = motion_timeout
+        self.pose_timeout = pose_timeout
+        self._lock = threading.Lock()
+        self._goals: set[Any] = set()
+        self._pose: Pose | None = None
+        self._pose_time = -math.inf
+        self._gripper: GripperState | None = None
+        ns = skills_ns.rstrip('/')
+        group = ReentrantCallbackGroup()
+        self._move = ActionClient(node, MoveTo, f'{ns}/move_to', callback_group=group)
+        self._drive = ActionClient(node, Drive, f'{ns}/drive', callback_group=group)
+        self._grasp = ActionClient(node, Grasp, f'{ns}/grasp', callback_group=group)
+        self._perceive = node.create_client(Perceive, f'{ns}/perceive', callback_group=group)
+        self._plan = node.create_client(PlanRoute, f'{ns}/plan_route', callback_group=group)
+        self._release = node.create_client(Trigger, f'{ns}/release', callback_group=group)
+        self._stop = node.create_client(Trigger, f'{ns}/stop', callback_group=group)
+        self._stop_pub = node.create_publisher(String, f'{ns}/stop_request', 10)
+        self._say_pub = node.create_publisher(String, '/say', 10)
+        node.create_subscription(Pose2D, f'{ns}/pose', self._on_pose, 10, callback_group=group)
+        node.create_subscription(GripperState, gripper_state_topic, self._on_gripper, 10,
+                                 callback_group=group)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _on_pose(self, msg: Pose2D) -> None:
+        self._pose = Pose(msg.x, msg.y, msg.theta)
+        self._pose_time = time.monotonic()
+
+    def _on_gripper(self, msg: GripperState) -> None:
+        self._gripper = msg
+
+    def wait_until_ready(self, timeout: float = 30.0) -> None:
+        """Block until the skills node's servers are up and a pose has arrived (bounded)."""
+        deadline = time.monotonic() + timeout
+        for client in (self._move, self._drive, self._grasp):
+            if not client.wait_for_server(timeout_sec=max(0.1, deadline - time.monotonic())):
+                raise RobotNotReadyError('the skills node is not running (no action server); '
+                                         'start it and try again')
+        for client in (self._perceive, self._plan, self._release, self._stop):
+            if not client.wait_for_service(timeout_sec=max(0.1, deadline - time.monotonic())):
+                raise RobotNotReadyError(f'the skills node service {client.srv_name} is not up')
+        while self._pose is None:
+            if time.monotonic() > deadline:
+                raise RobotNotReadyError('no robot pose yet: is odometry being published?')
+            time.sleep(0.02)
+
+    @staticmethod
+    def _wait(future: Future, timeout: float, what: str) -> Any:
+        done = threading.Event()
+        future.add_done_callback(lambda _f: done.set())
+        if not done.wait(timeout):
+            raise RobotNotReadyError(f'{what} did not answer within {timeout:.0f} s; the skills '
+                                     'node may be down or busy')
+        if future.exception() is not None:
+            raise RobotNotReadyError(f'{what} failed: {future.exception()}')
+        return future.result()
+
+    def _call(self, client: Any, request: Any, what: str) -> Any:
+        if not client.wait_for_service(timeout_sec=self.call_timeout):
+            raise RobotNotReadyError(f'{what} is not available: is the skills node running?')
+        return self._wait(client.call_async(request), self.call_timeout, what)
+
+    def _run_goal(self, client: ActionClient, goal: Any, what: str,
+                  feedback: Callable[[Any], None] | None = None) -> Any:
+        if not client.wait_for_server(timeout_sec=self.call_timeout):
+            raise RobotNotReadyError(f'{what} is not available: is the skills node running?')
+        handle = self._wait(client.send_goal_async(goal, feedback_callback=feedback),
+                            self.call_timeout, what)
+        if not handle.accepted:
+            raise RobotNotReadyError(f'{what} goal was not accepted')
+        with self._lock:
+            self._goals.add(handle)
+        try:
+            response = self._wait(handle.get_result_async(), self.motion_timeout, what)
+        except (RobotNotReadyError, KeyboardInterrupt):
+            handle.cancel_goal_async()
+            raise
+        finally:
+            with self._lock:
+                self._goals.discard(handle)
+        return response.result
+
+    def _pose_or_nan(self) -> Pose:
+        return self._pose or Pose(math.nan, math.nan, math.nan)
+
+    @staticmethod
+    def _safety_error(message: str) -> RobotApiError:
+        if message.startswith(_ESTOP):
+            return EStopActiveError(message[len(_ESTOP):])
+        if message.startswith(_REFUSED):
+            reason = message[len(_REFUSED):]
+            return SafetyStopError(f'the safety layer refused the motion: {reason}'
+                                   '; choose a goal inside the warehouse and away from keep-out '
+                                   'zones')
+        return SafetyStopError(message)
+
+    def _zones(self) -> list[str]:
+        return [a.name for a in self.world.aisles] + [z.name for z in self.world.keep_out]
+
+    def _move_result(self, status: str, message: str, pose: Pose2D,
+                     blocked_at: tuple[float, float] | None = None,
+                     blocked_aisle: str | None = None,
+                     obstacle_distance: float | None = None) -> MoveResult:
+        return MoveResult(status=status, message=message, pose=Pose(pose.x, pose.y, pose.theta),
+                          blocked_at=blocked_at, blocked_aisle=blocked_aisle,
+                          obstacle_distance=obstacle_distance)
+
+    # -- the API ------------------------------------------------------------------------------
+
+    def get_pose(self) -> Pose:
+        """Return the robot's current pose in the map frame.
+
+        Returns:
+            Pose with x, y in metres and theta in radians.
+        """
+        pose = self._pose
+        age = time.monotonic() - self._pose_time
+        if pose is None or age > self.pose_timeout:
+            raise RobotNotReadyError('the robot pose is not available (no fresh odometry); wait '
+                                     'a moment and try again')
+        return pose
+
+    def locations(self) -> dict[str, Place]:
+        """Return the named places of the warehouse.
+
+        Returns:
+            A dict from place name (e.g. "shelf B", "packing station") to Place(x, y, theta, ...).
+        """
+        return dict(self.world.places)
+
+    def move_to(self, x: float, y: float, theta: float | None = None,
+                speed: float | None = None, avoid: list[str] | None = None) -> MoveResult:
+        """Plan a collision-free route to (x, y) and drive it, stopping for obstacles.
+
+        Args:
+            x: Goal x in metres (map frame).
+            y: Goal y in metres (map frame).
+            theta: Final heading in radians, or None to keep the arrival heading.
+            speed: Cruise speed in m/s (at most the safety limit), or None for the default.
+            avoid: Aisle or zone names the route must not enter, e.g. ["aisle 2"].
+
+        Returns:
+            MoveResult; check result.arrived. When an obstacle blocks the way, status is
+            "blocked" with blocked_at and blocked_aisle set: plan again with avoid=[...].
+        """
+        goal = MoveTo.Goal(
+            x=check_number('x', x, -_COORD, _COORD), y=check_number('y', y, -_COORD, _COORD),
+            theta=check_optional_number('theta', theta, -2 * math.pi, 2 * math.pi) or 0.0,
+            use_theta=theta is not None,
+            speed=check_optional_number('speed', speed, 0.01, 10.0) or 0.0,
+            avoid=check_names('avoid', avoid, self._zones()))
+        res = self._run_goal(self._move, goal, 'move_to')
+        if res.status == MoveTo.Result.INVALID:
+            raise InvalidArgumentError(res.message)
+        if res.status == MoveTo.Result.SAFETY_STOP and res.message.startswith((_ESTOP,
+                                                                               _REFUSED)):
+            raise self._safety_error(res.message)
+        blocked = res.status == MoveTo.Result.BLOCKED
+        return self._move_result(
+            _MOVE_STATUS.get(res.status, 'safety_stop'), res.message, res.final_pose,
+            (res.blocked_at.x, res.blocked_at.y) if blocked else None,
+            (res.blocked_aisle or None) if blocked else None,
+            res.obstacle_distance if blocked else None)
+
+    def go_to(self, name: str, speed: float | None = None,
+              avoid: list[str] | None = None) -> MoveResult:
+        """Drive to a named place (see locations()), like move_to.
+
+        Args:
+            name: A place name such as "shelf B" or "packing station".
+            speed: Cruise speed in m/s, or None for the default.
+            avoid: Aisle or zone names the route must not enter.
+
+        Returns:
+            MoveResult; check result.arrived.
+        """
+        check_text('name', name)
+        places = self.world.places
+        key = ' '.join(name.replace('_', ' ').lower().split())
+        match = next((p for n, p in places.items() if n.lower() == key), None)
+        if match is None:
+            raise UnknownPlaceError(f'unknown place {name!r}; known places: '
+                                    f'{", ".join(sorted(places))}')
+        return self.move_to(match.x, match.y, match.theta, speed, avoid)
+
+    def _drive_goal(self, distance: float, angle: float, speed: float | None) -> MoveResult:
+        goal = Drive.Goal(distance=distance, angle=angle, speed=speed or 0.0)
+        res = self._run_goal(self._drive, goal, 'move' if distance else 'turn')
+        if res.status == Drive.Result.INVALID:
+            raise InvalidArgumentError(res.message)
+        if res.status == Drive.Result.SAFETY_STOP and res.message.startswith((_ESTOP,
+                                                                              _REFUSED)):
+            raise self._safety_error(res.message)
+        blocked = res.status == Drive.Result.BLOCKED
+        pose = res.final_pose
+        return self._move_result(
+            _DRIVE_STATUS.get(res.status, 'safety_stop'), res.message, pose,
+            (pose.x, pose.y) if blocked else None,
+            self.world.aisle_at(pose.x, pose.y) if blocked else None,
+            res.obstacle_distance if blocked else None)
+
+    def move(self, distance: float, speed: float | None = None) -> MoveResult:
+        """Drive straight by a distance without planning; stops before obstacles.
+
+        Args:
+            distance: Metres, negative to back up (at most 2 m per call).
+            speed: m/s, or None for the default.
+
+        Returns:
+            MoveResult; status "arrived" when the full distance was driven.
+        """
+        d = check_number('distance', distance, -_COORD, _COORD)
+        s = check_optional_number('speed', speed, 0.01, 10.0)
+        if d == 0.0:
+            raise InvalidArgumentError('distance is 0; give a non-zero distance in metres')
+        return self._drive_goal(d, 0.0, s)
+
+    def turn(self, angle: float) -> MoveResult:
+        """Turn in place.
+
+        Args:
+            angle: Radians, positive is counter-clockwise (left).
+
+        Returns:
+            MoveResult; status "arrived" when the turn completed.
+        """
+        a = check_number('angle', angle, -_COORD, _COORD, ' (radians)')
+        return self._drive_goal(0.0, a, None)
+
+    def stop(self) -> None:
+        """Stop all motion now."""
+        self._cancel_goals()
+        res = self._call(self._stop, Trigger.Request(), 'stop')
+        if not res.success:
+            raise RobotNotReadyError(f'stop failed: {res.message}')
+
+    def _cancel_goals(self) -> None:
+        with self._lock:
+            goals = list(self._goals)
+        for handle in goals:
+            handle.cancel_goal_async()
+
+    def emergency_stop(self, reason: str) -> None:
+        """Trusted side only (never exposed to the model): cancel all motion, zero velocity.
+
+        Never blocks: safe from any thread, including executor callbacks and signal handlers.
+        """
+        _LOG.warning('emergency stop: %s', reason)
+        self._stop_pub.publish(String(data=str(reason)))
+        self._cancel_goals()
+        if self._stop.service_is_ready():
+            self._stop.call_async(Trigger.Request())
+
+    def plan_route(self, x: float, y: float, avoid: list[str] | None = None) -> Route:
+        """Plan, but do not drive, a route to (x, y) around known and currently seen obstacles.
+
+        Args:
+            x: Goal x in metres.
+            y: Goal y in metres.
+            avoid: Aisle or zone names the route must not enter.
+
+        Returns:
+            Route with ok, length, waypoints and the aisles it passes through.
+        """
+        req = PlanRoute.Request(x=check_number('x', x, -_COORD, _COORD),
+                                y=check_number('y', y, -_COORD, _COORD),
+                                avoid=check_names('avoid', avoid, self._zones()))
+        res = self._call(self._plan, req, 'plan_route')
+        if not res.success and res.message.startswith('invalid argument: '):
+            raise InvalidArgumentError(res.message[len('invalid argument: '):])
+        return Route(ok=bool(res.success), message=res.message, length=float(res.length),
+                     waypoints=[(p.x, p.y) for p in res.waypoints], aisles=list(res.aisles),
+                     blocked_aisles=list(res.blocked_aisles))
+
+    def blocked_aisles(self) -> list[str]:
+        """Return the aisles currently seen as blocked (from the lidar and earlier attempts).
+
+        Returns:
+            Aisle names such as ["aisle 2"]; empty when all known aisles are clear.
+        """
+        pose = self.get_pose()
+        res = self._call(self._plan, PlanRoute.Request(x=pose.x, y=pose.y), 'blocked_aisles')
+        return list(res.blocked_aisles)
+
+    def perceive(self) -> list[Detection]:
+        """Detect boxes and markers in the current camera view.
+
+        Returns:
+            Detections (label, color, marker_id, map x/y, distance, bearing, confidence), nearest
+            first. Empty when nothing is visible: turn or move and look again.
+        """
+        res = self._call(self._perceive, Perceive.Request(), 'perceive')
+        if not res.success:
+            raise RobotNotReadyError(res.message)
+        return [Detection(label=d.label, color=d.color,
+                          marker_id=None if d.marker_id < 0 else int(d.marker_id),
+                          x=d.position.x, y=d.position.y, distance=d.distance,
+                          bearing=d.bearing, confidence=d.confidence) for d in res.detections]
+
+    def grasp(self, target: str) -> bool:
+        """Pick up a box with the suction gripper: approach it, align, suction on, verify.
+
+        The box must be visible and within about 1.5 m; go to its shelf first.
+
+        Args:
+            target: A colour ("red"), a label ("red box") or a marker ("marker 3").
+
+        Returns:
+            True when the box is held. Raises NotFoundError or GraspError otherwise.
+        """
+        if isinstance(target, int) and not isinstance(target, bool):
+            target = f'marker {target}'
+        check_text('target', target)
+        res = self._run_goal(self._grasp, Grasp.Goal(target=target), 'grasp')
+        if res.status == Grasp.Result.HELD:
+            return True
+        if res.status == Grasp.Result.NOT_FOUND:
+            raise NotFoundError(res.message)
+        if res.status == Grasp.Result.INVALID:
+            raise InvalidArgumentError(res.message)
+        if res.status == Grasp.Result.SAFETY_STOP:
+            raise self._safety_error(res.message)
+        if res.status == Grasp.Result.CANCELED:
+            raise RobotApiError(f'grasp canceled: {res.message}')
+        raise GraspError(res.message)
+
+    def release(self) -> None:
+        """Turn suction off, dropping whatever the gripper holds."""
+        res = self._call(self._release, Trigger.Request(), 'release')
+        if not res.success:
+            raise RobotNotReadyError(f'release failed: {res.message}')
+
+    def holding(self) -> bool:
+        """Return True if the gripper holds something (vacuum sealed).
+
+        Returns:
+            Whether an object is held.
+        """
+        state = self._gripper
+        if state is None:
+            raise RobotNotReadyError('no gripper state received yet; wait a moment')
+        return bool(state.holding)
+
+    def wait(self, seconds: float) -> None:
+        """Wait without moving.
+
+        Args:
+            seconds: How long, 0 to 30 seconds.
+        """
+        time.sleep(check_number('seconds', seconds, 0.0, 30.0))
+
+    def say(self, text: str) -> None:
+        """Say something to the people nearby (logged and published).
+
+        Args:
+            text: What to say.
+        """
+        check_text('text', text, 1000)
+        self._say_pub.publish(String(data=text))
+        _LOG.info('say: %s', text)

@@ -1,0 +1,972 @@
+"""The skills node: motion and manipulation skills as ROS 2 actions, behind the safety layer.
+
+It is the only /cmd_vel publisher. A control timer (``control_rate`` Hz) steps the running motion
+task (route following or straight drive/turn), passes the request through the safety layer
+(e-stop latch, stale odom/scan, obstacle distance, speed/acceleration limits) and publishes the
+result. Actions /skills/move_to, /skills/drive, /skills/grasp; services /skills/perceive,
+/skills/plan_route, /skills/release, /skills/stop, /estop/reset; topics /estop (in),
+/skills/stop_request (in, std_msgs/String reason), /skills/pose (Pose2D, map frame),
+/safety/events, /diagnostics, /say.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point as PointMsg
+from geometry_msgs.msg import Pose2D, Twist
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor, SetParametersResult
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, LaserScan
+from std_msgs.msg import Bool, String
+from std_srvs.srv import SetBool, Trigger
+
+from codeact_robot.api.errors import InvalidArgumentError
+from codeact_robot.api.types import Pose
+from codeact_robot.nav.geometry import Pose2, compose, densify, to_parent, yaw_from_quaternion
+from codeact_robot.nav.grid import OccupancyGrid, rectangle
+from codeact_robot.nav.planner import GridPlanner, Plan
+from codeact_robot.safety import layer as events
+from codeact_robot.safety.geofence import Box, Geofence
+from codeact_robot.safety.layer import CycleInput, SafetyLayer
+from codeact_robot.safety.limits import LIMIT_SPECS, SafetyLimits, check_limit
+from codeact_robot.safety.monitor import EStopLatch, Footprint, staleness
+from codeact_robot.safety.validation import check_names, check_number
+from codeact_robot.skills import motion
+from codeact_robot.skills.motion import DriveTask, FollowPathTask, MotionOutcome
+from codeact_robot.world import World, load_world
+from codeact_robot_interfaces.action import Drive, Grasp, MoveTo
+from codeact_robot_interfaces.msg import Detection as DetectionMsg
+from codeact_robot_interfaces.msg import GripperState, SafetyEvent
+from codeact_robot_interfaces.srv import Perceive, PlanRoute
+
+_MOVE_STATUS = {motion.ARRIVED: MoveTo.Result.ARRIVED, motion.BLOCKED: MoveTo.Result.BLOCKED,
+                motion.TIMED_OUT: MoveTo.Result.TIMED_OUT,
+                motion.SAFETY_STOP: MoveTo.Result.SAFETY_STOP,
+                motion.CANCELED: MoveTo.Result.CANCELED, motion.INVALID: MoveTo.Result.INVALID,
+                motion.NO_PATH: MoveTo.Result.NO_PATH}
+_DRIVE_STATUS = {motion.ARRIVED: Drive.Result.DONE, motion.BLOCKED: Drive.Result.BLOCKED,
+                 motion.TIMED_OUT: Drive.Result.TIMED_OUT,
+                 motion.SAFETY_STOP: Drive.Result.SAFETY_STOP,
+                 motion.CANCELED: Drive.Result.CANCELED, motion.INVALID: Drive.Result.INVALID,
+                 motion.NO_PATH: Drive.Result.INVALID}
+
+# Message prefixes the API facade maps to exception types (see api/ros_robot_api.py).
+REFUSED = 'refused: '
+ESTOP_PREFIX = 'e-stop: '
+
+
+@dataclass
+class _Motion:
+    """A running motion task and how it ended."""
+
+    task: FollowPathTask | DriveTask
+    should_cancel: Callable[[], bool]
+    min_clearance: float | None = None
+    max_speed: float | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: MotionOutcome | None = None
+    distance_remaining: float = math.inf
+    angle_remaining: float = 0.0
+    phase: str = 'starting'
+
+
+class SkillsNode(Node):
+    """Serve MoveTo, Drive, Grasp, Perceive, PlanRoute; enforce the safety limits."""
+
+    def __init__(self, world: World | None = None, **kwargs: object) -> None:
+        super().__init__('skills_node', **kwargs)
+        self._declare_parameters()
+        self.world = world or load_world(self.get_parameter('world').value)
+        self._lock = threading.RLock()
+        self._goal_lock = threading.Lock()
+        self._stop_epoch = 0
+        p = self.get_parameter
+        self._limits = SafetyLimits(**{k: float(p(k).value) for k in LIMIT_SPECS})
+        self._estop = EStopLatch()
+        self._period = 1.0 / float(p('control_rate').value)
+        self._safety = SafetyLayer(self._limits, self._estop, self._period)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        # Geometry of the robot and the world.
+        robot = self.world.robot
+        front = max(robot.footprint[0] / 2, robot.pad_x + robot.pad_size[0] / 2)
+        self._footprint = Footprint(front, robot.footprint[0] / 2, robot.footprint[1] / 2)
+        self._box_size = self.world.boxes[0].size if self.world.boxes else 0.2
+        init = self._array_parameter('initial_pose')
+        start = self.world.start_pose
+        self._initial: Pose2 = (tuple(init) if len(init) == 3  # type: ignore[assignment]
+                                else (start.x, start.y, start.theta))
+        mount = self._array_parameter('lidar_mount')
+        lm = self.world.lidar_mount
+        self._lidar: Pose2 = (tuple(mount) if len(mount) == 3  # type: ignore[assignment]
+                              else (lm.x, lm.y, lm.yaw))
+        wg = self.world.occupancy_grid(resolution=float(p('plan_resolution').value))
+        self._grid = OccupancyGrid(wg.occupied, wg.resolution, wg.origin)
+        margin = float(p('planner_margin').value)
+        self._planner = GridPlanner(self._grid, self._footprint.radius, margin)
+        self._carry_planner = GridPlanner(
+            self._grid, self._footprint.extended(self._box_size).radius, margin / 2)
+        b = self.world.bounds
+        self._keep_out = {z.name: Box(*z.rect.as_tuple()) for z in self.world.keep_out}
+        self._geofence = Geofence(Box(b.xmin, b.ymin, b.xmax, b.ymax), self._keep_out,
+                                  body_margin=float(p('geofence_margin').value))
+        self._zone_polys = {a.name: rectangle(*a.rect.as_tuple()) for a in self.world.aisles}
+        r = self._footprint.radius
+        self._zone_polys.update({z.name: rectangle(*z.rect.inflated(r).as_tuple())
+                                 for z in self.world.keep_out})
+
+        # Sensor state (node-clock seconds for stamps).
+        self._odom_pose: Pose2 | None = None
+        self._odom_stamp: float | None = None
+        self._scan_stamp: float | None = None
+        self._scan_base = np.zeros((0, 2))
+        self._overlay: deque[tuple[float, np.ndarray]] = deque()
+        self._last_overlay = -math.inf
+        self._blocked: dict[str, float] = {}
+        self._holding = False
+        self._suction_on = False
+        self._gripper_stamp: float | None = None
+        self._rgb: np.ndarray | None = None
+        self._depth: np.ndarray | None = None
+        self._k: np.ndarray | None = None
+        self._frame_pose: Pose | None = None
+        self._active: _Motion | None = None
+        self._zero_cycles = 0
+        self._skill = 'idle'
+        self._grasp_cancel: Callable[[], bool] = lambda: False
+
+        self._io = ReentrantCallbackGroup()
+        self._control_group = MutuallyExclusiveCallbackGroup()
+        self._declare_interfaces()
+        self._perception = None
+        self._grasp = None
+        self._make_manipulation()
+        self.get_logger().info(
+            f'skills node ready: world {self.world.name!r}, initial pose {self._initial}, '
+            f'limits {self._limits}')
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def _declare_parameters(self) -> None:
+        def declare(name: str, default: object, description: str,
+                    low: float | None = None, high: float | None = None) -> None:
+            descriptor = ParameterDescriptor(description=description)
+            if low is not None and high is not None:
+                descriptor.floating_point_range = [FloatingPointRange(
+                    from_value=float(low), to_value=float(high), step=0.0)]
+            self.declare_parameter(name, default, descriptor)
+
+        declare('world', 'warehouse', 'World description (name in sim/worlds or a path).')
+        declare('initial_pose', Parameter.Type.DOUBLE_ARRAY,
+                'Map pose [x, y, theta] where odom (0, 0, 0) is; empty = the world start pose.')
+        declare('lidar_mount', Parameter.Type.DOUBLE_ARRAY,
+                'Lidar pose in base_link [x, y, yaw]; empty = from the world description.')
+        for name, topic, what in (
+                ('cmd_vel_topic', '/cmd_vel', 'Velocity command output (Twist).'),
+                ('odom_topic', '/odom', 'Odometry input (nav_msgs/Odometry).'),
+                ('scan_topic', '/scan', 'Lidar input (sensor_msgs/LaserScan).'),
+                ('image_topic', '/camera/image_raw', 'Camera image (rgb8 or bgr8).'),
+                ('depth_topic', '/camera/depth/image_raw', 'Depth image (32FC1, metres).'),
+                ('camera_info_topic', '/camera/camera_info', 'Camera intrinsics.'),
+                ('gripper_set_service', '/gripper/set', 'Suction on/off (std_srvs/SetBool).'),
+                ('gripper_state_topic', '/gripper/state', 'Suction state (GripperState).'),
+                ('estop_topic', '/estop', 'E-stop input (std_msgs/Bool, latches on true).')):
+            declare(name, topic, what)
+        for name, spec in LIMIT_SPECS.items():
+            declare(name, getattr(SafetyLimits(), name), spec.description, spec.low, spec.high)
+        declare('control_rate', 20.0, 'Control loop rate (Hz).', 5.0, 100.0)
+        declare('default_speed', 0.35, 'Cruise speed when a goal gives none (m/s).', 0.05, 2.0)
+        declare('contact_speed', 0.1, 'Largest speed of grasp contact approaches (m/s).',
+                0.01, 0.3)
+        declare('goal_tolerance', 0.08, 'Distance at which a goal position is reached (m).',
+                0.02, 0.5)
+        declare('yaw_tolerance', 0.05, 'Heading error at which a goal heading is reached (rad).',
+                0.01, 0.5)
+        declare('plan_resolution', 0.05, 'Planner grid cell size (m).', 0.02, 0.5)
+        declare('planner_margin', 0.1, 'Clearance added to the robot radius when planning (m).',
+                0.0, 1.0)
+        declare('geofence_margin', 0.25, 'How far the robot centre stays inside the world bounds '
+                'and outside keep-out zones (m).', 0.0, 2.0)
+        declare('block_lookahead', 1.2, 'Route length checked for lidar obstacles (m).', 0.3, 5.0)
+        declare('scan_overlay_lifetime', 3.0, 'How long lidar obstacles stay in the planning map '
+                '(s).', 0.0, 60.0)
+        declare('blocked_memory', 120.0, 'How long an aisle found blocked is avoided (s).',
+                0.0, 3600.0)
+        declare('move_timeout_margin', 20.0, 'Time allowed beyond the route length at cruise '
+                'speed (s).', 1.0, 600.0)
+
+    def _array_parameter(self, name: str) -> list[float]:
+        try:
+            return list(self.get_parameter(name).value or [])
+        except ParameterUninitializedException:
+            return []  # not given: the world description provides it
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        changes = {}
+        for param in params:
+            if param.name in LIMIT_SPECS:
+                try:
+                    changes[param.name] = check_limit(param.name, param.value)
+                except ValueError as e:
+                    return SetParametersResult(successful=False, reason=str(e))
+        if changes:
+            with self._lock:
+                self._limits = self._limits.replace(**changes)
+                self._safety.limits = self._limits
+                self._safety.limiter.limits = self._limits
+            self.get_logger().info(f'safety limits changed: {changes}')
+        return SetParametersResult(successful=True)
+
+    def _declare_interfaces(self) -> None:
+        p = self.get_parameter
+        io = self._io
+        self._cmd_pub = self.create_publisher(Twist, p('cmd_vel_topic').value, 10)
+        self._event_pub = self.create_publisher(SafetyEvent, '/safety/events', 50)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._say_pub = self.create_publisher(String, '/say', 10)
+        self._pose_pub = self.create_publisher(Pose2D, '/skills/pose', 10)
+        self.create_subscription(Odometry, p('odom_topic').value, self._on_odom, 20,
+                                 callback_group=io)
+        self.create_subscription(LaserScan, p('scan_topic').value, self._on_scan,
+                                 qos_profile_sensor_data, callback_group=io)
+        self.create_subscription(Image, p('image_topic').value, self._on_image,
+                                 qos_profile_sensor_data, callback_group=io)
+        self.create_subscription(Image, p('depth_topic').value, self._on_depth,
+                                 qos_profile_sensor_data, callback_group=io)
+        self.create_subscription(CameraInfo, p('camera_info_topic').value, self._on_info,
+                                 qos_profile_sensor_data, callback_group=io)
+        self.create_subscription(GripperState, p('gripper_state_topic').value, self._on_gripper,
+                                 10, callback_group=io)
+        self.create_subscription(Bool, p('estop_topic').value, self._on_estop,
+                                 QoSProfile(depth=10), callback_group=io)
+        self.create_subscription(String, '/skills/stop_request', self._on_stop_request, 10,
+                                 callback_group=io)
+        self._gripper_client = self.create_client(SetBool, p('gripper_set_service').value,
+                                                  callback_group=io)
+        self.create_service(Trigger, '/skills/stop', self._srv_stop, callback_group=io)
+        self.create_service(Trigger, '/estop/reset', self._srv_estop_reset, callback_group=io)
+        self.create_service(Trigger, '/skills/release', self._srv_release, callback_group=io)
+        self.create_service(Perceive, '/skills/perceive', self._srv_perceive, callback_group=io)
+        self.create_service(PlanRoute, '/skills/plan_route', self._srv_plan_route,
+                            callback_group=io)
+        accept = self._accept_goal
+        cancel = self._accept_cancel
+        self._move_server = ActionServer(self, MoveTo, '/skills/move_to', self._execute_move_to,
+                                         goal_callback=accept, cancel_callback=cancel,
+                                         callback_group=io)
+        self._drive_server = ActionServer(self, Drive, '/skills/drive', self._execute_drive,
+                                          goal_callback=accept, cancel_callback=cancel,
+                                          callback_group=io)
+        self._grasp_server = ActionServer(self, Grasp, '/skills/grasp', self._execute_grasp,
+                                          goal_callback=accept, cancel_callback=cancel,
+                                          callback_group=io)
+        self.create_timer(self._period, self._tick, callback_group=self._control_group)
+        self.create_timer(1.0, self._publish_diagnostics, callback_group=io)
+
+    def _make_manipulation(self) -> None:
+        # Perception and grasp come from the perception engineer's ROS-free skills.
+        from codeact_robot.skills.grasp import GraspSkill
+        from codeact_robot.skills.perceive import PerceptionSkill
+
+        self._perception = PerceptionSkill(self.world)
+        self._grasp = GraspSkill(self.world, self._perception, _GraspPort(self), self._limits)
+
+    # -- time, pose, events -------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def map_pose(self) -> Pose2 | None:
+        """Return the map pose (initial_pose composed with the latest odom), or None."""
+        odom = self._odom_pose
+        return None if odom is None else compose(self._initial, odom)
+
+    def _event(self, kind: str, reason: str, source: str = 'skills') -> None:
+        msg = SafetyEvent(kind=kind, reason=reason, source=source)
+        msg.stamp = self.get_clock().now().to_msg()
+        self._event_pub.publish(msg)
+        self.get_logger().warning(f'safety [{kind}] ({source}): {reason}')
+
+    def _publish_cmd(self, linear: float, angular: float) -> None:
+        msg = Twist()
+        msg.linear.x = float(linear)
+        msg.angular.z = float(angular)
+        self._cmd_pub.publish(msg)
+
+    # -- sensors ------------------------------------------------------------------------------
+
+    def _on_odom(self, msg: Odometry) -> None:
+        q = msg.pose.pose.orientation
+        self._odom_pose = (msg.pose.pose.position.x, msg.pose.pose.position.y,
+                           yaw_from_quaternion(q.x, q.y, q.z, q.w))
+        self._odom_stamp = self._now()
+        pose = self.map_pose()
+        if pose is not None:
+            self._pose_pub.publish(Pose2D(x=pose[0], y=pose[1], theta=pose[2]))
+
+    def _on_scan(self, msg: LaserScan) -> None:
+        ranges = np.asarray(msg.ranges, dtype=float)
+        angles = msg.angle_min + msg.angle_increment * np.arange(len(ranges))
+        ok = np.isfinite(ranges) & (ranges >= msg.range_min) & (ranges <= msg.range_max)
+        r, a = ranges[ok], angles[ok]
+        lx, ly, lth = self._lidar
+        pts = np.column_stack([lx + r * np.cos(a + lth), ly + r * np.sin(a + lth)])
+        foot = self._body()
+        pts = pts[~foot.inside(pts, 0.03)]
+        now = self._now()
+        self._scan_base = pts
+        self._scan_stamp = now
+        pose = self.map_pose()
+        if pose is not None and now - self._last_overlay >= 0.25:
+            self._last_overlay = now
+            with self._lock:
+                self._overlay.append((now, self._to_map(pose, pts)))
+
+    def _body(self) -> Footprint:
+        return self._footprint.extended(self._box_size + 0.02) if self._holding \
+            else self._footprint
+
+    @staticmethod
+    def _to_map(pose: Pose2, pts: np.ndarray) -> np.ndarray:
+        c, s = math.cos(pose[2]), math.sin(pose[2])
+        return np.column_stack([pose[0] + c * pts[:, 0] - s * pts[:, 1],
+                                pose[1] + s * pts[:, 0] + c * pts[:, 1]])
+
+    def _on_image(self, msg: Image) -> None:
+        data = np.frombuffer(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)
+        img = data[:, :msg.width * 3].reshape(msg.height, msg.width, 3)
+        if msg.encoding.lower() == 'bgr8':
+            img = img[:, :, ::-1]
+        pose = self.map_pose()
+        with self._lock:
+            self._rgb = img.copy()
+            self._frame_pose = Pose(*pose) if pose is not None else None
+
+    def _on_depth(self, msg: Image) -> None:
+        data = np.frombuffer(msg.data, dtype=np.float32).reshape(msg.height, msg.step // 4)
+        with self._lock:
+            self._depth = data[:, :msg.width].copy()
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        self._k = np.asarray(msg.k, dtype=float).reshape(3, 3)
+
+    def _on_gripper(self, msg: GripperState) -> None:
+        self._holding = bool(msg.holding)
+        self._suction_on = bool(msg.suction_on)
+        self._gripper_stamp = self._now()
+
+    def latest_rgbd(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, Pose] | None:
+        """Return the newest (rgb, depth, K, map pose), or None before the first frame."""
+        with self._lock:
+            if self._rgb is None or self._depth is None or self._k is None \
+                    or self._frame_pose is None:
+                return None
+            return self._rgb, self._depth, self._k, self._frame_pose
+
+    # -- stop, e-stop -------------------------------------------------------------------------
+
+    def request_stop(self, reason: str, source: str) -> None:
+        """Stop now: end the running motion and skill, publish zero velocity, report it."""
+        with self._lock:
+            self._stop_epoch += 1
+            active = self._active
+            if active is not None:
+                self._finish(active, MotionOutcome(motion.SAFETY_STOP,
+                                                   f'stopped by a stop request: {reason}'))
+            self._publish_cmd(0.0, 0.0)
+            self._zero_cycles = 10
+        self._event(events.STOP_REQUEST, reason, source)
+
+    def _on_stop_request(self, msg: String) -> None:
+        self.request_stop(msg.data or 'stop requested', 'watchdog')
+
+    def _srv_stop(self, request: Trigger.Request, response: Trigger.Response
+                  ) -> Trigger.Response:
+        self.request_stop('stop requested via /skills/stop', 'operator')
+        response.success = True
+        response.message = 'stopped'
+        return response
+
+    def _on_estop(self, msg: Bool) -> None:
+        if not msg.data:
+            return  # releasing the button does not restart anything: /estop/reset does
+        if self._estop.trigger('e-stop topic'):
+            self._event(events.ESTOP, 'e-stop pressed; latched until /estop/reset', 'operator')
+        self.request_stop('e-stop pressed', 'operator')
+
+    def _srv_estop_reset(self, request: Trigger.Request, response: Trigger.Response
+                         ) -> Trigger.Response:
+        was = self._estop.reset()
+        response.success = True
+        response.message = 'e-stop reset' if was else 'e-stop was not latched'
+        if was:
+            self._event(events.ESTOP, 'e-stop reset by a person', 'operator')
+        return response
+
+    # -- control loop -------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = self._now()
+        with self._lock:
+            active = self._active
+            if active is None:
+                self._safety.step(self._cycle(now, None))
+                if self._zero_cycles > 0:
+                    self._zero_cycles -= 1
+                    self._publish_cmd(0.0, 0.0)
+                return
+            if active.should_cancel():
+                self._finish(active, MotionOutcome(motion.CANCELED, 'canceled'))
+                self._publish_cmd(0.0, 0.0)
+                return
+            pose = self.map_pose()
+            if pose is None:
+                step_cmd: tuple[float, float] | None = (0.0, 0.0)
+            else:
+                step = active.task.step(now, pose, self._to_map(pose, self._scan_base))
+                active.distance_remaining = step.distance_remaining
+                active.angle_remaining = step.angle_remaining
+                active.phase = step.phase
+                if step.outcome is not None:
+                    self._finish(active, step.outcome)
+                    self._publish_cmd(0.0, 0.0)
+                    return
+                step_cmd = step.command
+                if active.max_speed is not None and step_cmd is not None:
+                    step_cmd = (max(-active.max_speed, min(active.max_speed, step_cmd[0])),
+                                step_cmd[1])
+            out = self._safety.step(self._cycle(now, step_cmd, active.min_clearance))
+            for kind, reason in out.events:
+                self._event(kind, reason)
+            if out.stop is not None:
+                self._finish(active, self._stop_outcome(active, pose, out.stop))
+            self._publish_cmd(out.linear, out.angular)
+
+    def _cycle(self, now: float, command: tuple[float, float] | None,
+               min_clearance: float | None = None) -> CycleInput:
+        return CycleInput(now=now, command=command, command_stamp=now,
+                          odom_stamp=self._odom_stamp, scan_stamp=self._scan_stamp,
+                          scan_points=self._scan_base, footprint=self._body(),
+                          min_clearance=min_clearance)
+
+    def _stop_outcome(self, active: _Motion, pose: Pose2 | None,
+                      stop: tuple[str, str]) -> MotionOutcome:
+        kind, reason = stop
+        if kind == events.OBSTACLE_STOP and pose is not None:
+            from codeact_robot.safety.monitor import clearance_ahead
+            task = active.task
+            direction = 1.0
+            if isinstance(task, DriveTask):
+                direction = math.copysign(1.0, task.distance) if task.distance else 1.0
+            dist = clearance_ahead(self._scan_base, self._body(), direction)
+            if isinstance(task, FollowPathTask):
+                if task.near_end(pose):
+                    return MotionOutcome(motion.ARRIVED, f'arrived at ({pose[0]:.2f}, '
+                                         f'{pose[1]:.2f}) (stopped short before an obstacle)')
+                return task.blocked(pose, None, dist)
+            aisle = self.world.aisle_at(pose[0], pose[1])
+            where = f'in {aisle} ' if aisle else ''
+            return MotionOutcome(motion.BLOCKED, f'blocked {where}at ({pose[0]:.2f}, '
+                                 f'{pose[1]:.2f}): {reason}', (pose[0], pose[1]), aisle, dist)
+        if kind == events.ESTOP:
+            return MotionOutcome(motion.SAFETY_STOP, ESTOP_PREFIX + reason)
+        return MotionOutcome(motion.SAFETY_STOP, f'safety stop: {reason}')
+
+    def _finish(self, active: _Motion, outcome: MotionOutcome) -> None:
+        with self._lock:
+            if active.outcome is None:
+                active.outcome = outcome
+            if self._active is active:
+                self._active = None
+                self._zero_cycles = 10
+        active.done.set()
+
+    def run_motion(self, task: FollowPathTask | DriveTask, budget: float,
+                   should_cancel: Callable[[], bool] = lambda: False,
+                   min_clearance: float | None = None, max_speed: float | None = None,
+                   feedback: Callable[[_Motion], None] | None = None) -> MotionOutcome:
+        """Run a motion task on the control loop and block until it ends (bounded)."""
+        active = _Motion(task, should_cancel, min_clearance, max_speed)
+        with self._lock:
+            if self._estop.active:
+                return MotionOutcome(motion.SAFETY_STOP, ESTOP_PREFIX + 'the e-stop is latched; '
+                                     'a person must reset it. Do not retry.')
+            if self._active is not None:
+                return MotionOutcome(motion.INVALID, 'another motion is running; stop() first')
+            reason = staleness(self._now(), self._odom_stamp, self._limits.stale_timeout)
+            if reason is not None:
+                self._event(events.STALE_ODOM, f'motion refused: odometry {reason}')
+                return MotionOutcome(motion.SAFETY_STOP, f'safety stop: odometry {reason}')
+            self._safety.limiter.reset()
+            self._active = active
+        # Wall-clock backstop in case the clock (e.g. /clock from a simulator) stops.
+        wall_deadline = time.monotonic() + 3.0 * budget + 10.0
+        while not active.done.wait(0.1):
+            if feedback is not None:
+                feedback(active)
+            if time.monotonic() > wall_deadline:
+                self._finish(active, MotionOutcome(motion.TIMED_OUT, 'timed out (no progress '
+                                                   'of the clock or the robot)'))
+                with self._lock:
+                    self._publish_cmd(0.0, 0.0)
+        assert active.outcome is not None
+        return active.outcome
+
+    # -- planning -------------------------------------------------------------------------------
+
+    def known_zones(self) -> list[str]:
+        """Return the names allowed in ``avoid``: aisles and keep-out zones."""
+        return sorted(self._zone_polys)
+
+    def _obstacle_mask(self, now: float) -> np.ndarray:
+        lifetime = float(self.get_parameter('scan_overlay_lifetime').value)
+        mask = self._grid.empty_mask()
+        with self._lock:
+            while self._overlay and now - self._overlay[0][0] > lifetime:
+                self._overlay.popleft()
+            scans = [pts for _, pts in self._overlay]
+        for pts in scans:
+            self._grid.mark_points(mask, pts)
+        # Returns from the static map are already in it; keep only what the map lacks.
+        near_static = self._grid.inflate(self._grid.occupied, 2.5 * self._grid.resolution)
+        return mask & ~near_static
+
+    def remembered_blocked(self, now: float) -> list[str]:
+        """Return the aisles found blocked by earlier motions that are still remembered."""
+        with self._lock:
+            for name in [n for n, t in self._blocked.items() if t < now]:
+                del self._blocked[name]
+            return sorted(self._blocked)
+
+    def _seen_blocked(self, obstacles: np.ndarray) -> list[str]:
+        """Return the aisles whose whole width the live obstacles cut (no way through)."""
+        planner = self._carry_planner if self._holding else self._planner
+        blocked = self._grid.inflate(obstacles, planner.inflation) | planner.static_blocked
+        out = []
+        for aisle in self.world.aisles:
+            r0, c0 = self._grid.cell(aisle.rect.xmin, aisle.rect.ymin)
+            r1, c1 = self._grid.cell(aisle.rect.xmax, aisle.rect.ymax)
+            sub = blocked[max(r0, 0):r1, max(c0, 0):c1]
+            if sub.size == 0 or not (obstacles[max(r0, 0):r1, max(c0, 0):c1]).any():
+                continue
+            along_x = aisle.rect.size[0] >= aisle.rect.size[1]
+            cut = sub.all(axis=0) if along_x else sub.all(axis=1)
+            if cut.any():
+                out.append(aisle.name)
+        return out
+
+    def plan(self, goal: tuple[float, float], avoid: list[str]) -> tuple[Plan, list[str]]:
+        """Plan from the current pose; return (plan, aisles seen or remembered as blocked)."""
+        pose = self.map_pose()
+        if pose is None:
+            return Plan(False, 'no odometry yet: the robot pose is unknown'), []
+        now = self._now()
+        obstacles = self._obstacle_mask(now)
+        blocked = sorted(set(self.remembered_blocked(now)) | set(self._seen_blocked(obstacles)))
+        planner = self._carry_planner if self._holding else self._planner
+        keep_out = list(self._keep_out)
+        hard = set(avoid) | set(keep_out)
+        zones = self._grid.polygon_mask([self._zone_polys[n] for n in hard])
+        plan = None
+        soft = set(blocked) - hard
+        if soft:
+            soft_zones = zones | self._grid.polygon_mask([self._zone_polys[n] for n in soft])
+            plan = planner.plan(pose[:2], goal, soft_zones, obstacles)
+        if plan is None or not plan.ok:
+            plan = planner.plan(pose[:2], goal, zones, obstacles)
+        return plan, blocked
+
+    def _route_aisles(self, waypoints: list[tuple[float, float]]) -> list[str]:
+        out: list[str] = []
+        for p in densify(waypoints, 0.1):
+            aisle = self.world.aisle_at(*p)
+            if aisle and (not out or out[-1] != aisle):
+                out.append(aisle)
+        return out
+
+    def _srv_plan_route(self, request: PlanRoute.Request, response: PlanRoute.Response
+                        ) -> PlanRoute.Response:
+        try:
+            x = check_number('x', request.x, -1e4, 1e4)
+            y = check_number('y', request.y, -1e4, 1e4)
+            avoid = check_names('avoid', list(request.avoid), self.known_zones())
+        except InvalidArgumentError as e:
+            response.success = False
+            response.message = f'invalid argument: {e}'
+            self._event('rejected_argument', str(e))
+            return response
+        plan, blocked = self.plan((x, y), avoid)
+        response.blocked_aisles = blocked
+        response.success = plan.ok
+        response.message = plan.message
+        if plan.ok:
+            refusal = self._geofence.check_path(plan.waypoints)
+            if refusal is not None:
+                response.success = False
+                response.message = REFUSED + refusal
+                return response
+            response.length = plan.length
+            response.waypoints = [PointMsg(x=float(px), y=float(py)) for px, py in plan.waypoints]
+            response.aisles = self._route_aisles(plan.waypoints)
+        return response
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def _accept_goal(self, goal_request: object) -> GoalResponse:
+        # Every goal is accepted so that refusals reach the caller as a result with a message.
+        return GoalResponse.ACCEPT
+
+    def _accept_cancel(self, goal_handle: object) -> CancelResponse:
+        return CancelResponse.ACCEPT
+
+    def _reject(self, kind: str, reason: str) -> MotionOutcome:
+        self._event(kind, reason)
+        return MotionOutcome(motion.INVALID, reason)
+
+    def _execute_move_to(self, goal_handle: object) -> MoveTo.Result:
+        goal = goal_handle.request  # type: ignore[attr-defined]
+        if not self._goal_lock.acquire(blocking=False):
+            outcome = MotionOutcome(motion.INVALID, f'busy with {self._skill}; stop() first')
+        else:
+            try:
+                self._skill = 'move_to'
+                outcome = self._move_to(goal, goal_handle)
+            finally:
+                self._skill = 'idle'
+                self._goal_lock.release()
+        return self._move_result(goal_handle, outcome)
+
+    def _move_to(self, goal: MoveTo.Goal, goal_handle: object) -> MotionOutcome:
+        lim = self._limits
+        try:
+            x = check_number('x', goal.x, -1e4, 1e4)
+            y = check_number('y', goal.y, -1e4, 1e4)
+            theta = check_number('theta', goal.theta, -10.0, 10.0) if goal.use_theta else None
+            speed = check_number('speed', goal.speed, 0.0, lim.max_linear_speed,
+                                 f'; the limit is {lim.max_linear_speed:g} m/s')
+            avoid = check_names('avoid', list(goal.avoid), self.known_zones())
+        except InvalidArgumentError as e:
+            return self._reject('rejected_argument', str(e))
+        refusal = self._geofence.check_point((x, y))
+        if refusal is not None:
+            self._event('geofence', f'goal refused: {refusal}')
+            return MotionOutcome(motion.SAFETY_STOP, REFUSED + f'goal {refusal}')
+        plan, _ = self.plan((x, y), avoid)
+        if not plan.ok:
+            return MotionOutcome(motion.NO_PATH, plan.message)
+        refusal = self._geofence.check_path(plan.waypoints)
+        if refusal is not None:
+            self._event('geofence', f'route refused: {refusal}')
+            return MotionOutcome(motion.SAFETY_STOP, REFUSED + refusal)
+        speed = speed or min(float(self.get_parameter('default_speed').value),
+                             lim.max_linear_speed)
+        budget = plan.length / speed + float(self.get_parameter('move_timeout_margin').value)
+        from codeact_robot.nav.follower import FollowerConfig
+        config = FollowerConfig(goal_tolerance=float(self.get_parameter('goal_tolerance').value),
+                                yaw_tolerance=float(self.get_parameter('yaw_tolerance').value))
+        task = FollowPathTask(plan.waypoints, speed, lim.max_angular_speed, theta,
+                              self._now() + budget, self._body(), self.world.aisle_at,
+                              float(self.get_parameter('block_lookahead').value), config=config)
+
+        def feedback(active: _Motion) -> None:
+            pose = self.map_pose() or (0.0, 0.0, 0.0)
+            fb = MoveTo.Feedback(pose=Pose2D(x=pose[0], y=pose[1], theta=pose[2]),
+                                 distance_remaining=float(min(active.distance_remaining, 1e6)),
+                                 phase=active.phase)
+            goal_handle.publish_feedback(fb)  # type: ignore[attr-defined]
+
+        outcome = self.run_motion(task, budget, lambda: goal_handle.is_cancel_requested,
+                                  feedback=feedback)
+        if outcome.status == motion.BLOCKED:
+            outcome = self._explain_blocked(outcome, (x, y), avoid)
+        return outcome
+
+    def _explain_blocked(self, outcome: MotionOutcome, goal: tuple[float, float],
+                         avoid: list[str]) -> MotionOutcome:
+        aisle = outcome.blocked_aisle
+        if not aisle:
+            return MotionOutcome(outcome.status, outcome.message + '; plan_route or move_to again '
+                                 'to go around it', outcome.blocked_at, None,
+                                 outcome.obstacle_distance)
+        memory = float(self.get_parameter('blocked_memory').value)
+        with self._lock:
+            self._blocked[aisle] = self._now() + memory
+        alt, _ = self.plan(goal, sorted(set(avoid) | {aisle}))
+        if alt.ok:
+            via = [a for a in self._route_aisles(alt.waypoints) if a != aisle]
+            hint = (f'try {via[0]}' if via else 'a route around it is free') + \
+                f': call move_to again with avoid=["{aisle}"]'
+        else:
+            hint = f'no route avoids {aisle}; wait() and try again, or pick another goal'
+        return MotionOutcome(outcome.status, f'{outcome.message}; {hint}', outcome.blocked_at,
+                             aisle, outcome.obstacle_distance)
+
+    def _move_result(self, goal_handle: object, outcome: MotionOutcome) -> MoveTo.Result:
+        pose = self.map_pose() or (math.nan, math.nan, math.nan)
+        result = MoveTo.Result(status=_MOVE_STATUS[outcome.status], message=outcome.message,
+                               final_pose=Pose2D(x=pose[0], y=pose[1], theta=pose[2]),
+                               blocked_aisle=outcome.blocked_aisle or '',
+                               obstacle_distance=float(outcome.obstacle_distance or 0.0))
+        if outcome.blocked_at is not None:
+            result.blocked_at = PointMsg(x=float(outcome.blocked_at[0]),
+                                         y=float(outcome.blocked_at[1]))
+        self._end_goal(goal_handle, outcome)
+        return result
+
+    def _end_goal(self, goal_handle: object, outcome: MotionOutcome) -> None:
+        log = self.get_logger()
+        log.info(f'goal ended: {outcome.status}: {outcome.message}')
+        if outcome.status == motion.CANCELED and goal_handle.is_cancel_requested:  # type: ignore
+            goal_handle.canceled()  # type: ignore[attr-defined]
+        elif outcome.status == motion.ARRIVED:
+            goal_handle.succeed()  # type: ignore[attr-defined]
+        else:
+            goal_handle.abort()  # type: ignore[attr-defined]
+
+    def _execute_drive(self, goal_handle: object) -> Drive.Result:
+        goal = goal_handle.request  # type: ignore[attr-defined]
+        if not self._goal_lock.acquire(blocking=False):
+            outcome = MotionOutcome(motion.INVALID, f'busy with {self._skill}; stop() first')
+        else:
+            try:
+                self._skill = 'drive'
+                outcome = self._drive(goal, goal_handle)
+            finally:
+                self._skill = 'idle'
+                self._goal_lock.release()
+        pose = self.map_pose() or (math.nan, math.nan, math.nan)
+        result = Drive.Result(status=_DRIVE_STATUS[outcome.status], message=outcome.message,
+                              final_pose=Pose2D(x=pose[0], y=pose[1], theta=pose[2]),
+                              obstacle_distance=float(outcome.obstacle_distance or 0.0))
+        self._end_goal(goal_handle, outcome)
+        return result
+
+    def _drive(self, goal: Drive.Goal, goal_handle: object | None = None,
+               contact: bool = False, should_cancel: Callable[[], bool] | None = None
+               ) -> MotionOutcome:
+        lim = self._limits
+        try:
+            distance = check_number('distance', goal.distance, -lim.max_move_distance,
+                                    lim.max_move_distance)
+            angle = check_number('angle', goal.angle, -lim.max_turn_angle, lim.max_turn_angle)
+            speed = check_number('speed', goal.speed, 0.0, lim.max_linear_speed,
+                                 f'; the limit is {lim.max_linear_speed:g} m/s')
+        except InvalidArgumentError as e:
+            return self._reject('rejected_argument', str(e))
+        pose = self.map_pose()
+        if pose is not None and distance:
+            end = to_parent(pose, (distance, 0.0))
+            refusal = self._geofence.check_path([pose[:2], end])
+            if refusal is not None:
+                self._event('geofence', f'drive refused: {refusal}')
+                return MotionOutcome(motion.SAFETY_STOP, REFUSED + refusal)
+        speed = speed or min(float(self.get_parameter('default_speed').value),
+                             lim.max_linear_speed)
+        max_speed = None
+        min_clearance = None
+        if contact:
+            max_speed = float(self.get_parameter('contact_speed').value)
+            speed = min(speed, max_speed)
+            min_clearance = -1.0  # touching the object ahead is the point of this motion
+        budget = abs(distance) / max(speed, 0.01) + abs(angle) / lim.max_angular_speed + 5.0
+        if contact:
+            budget = abs(distance) / max(speed, 0.01) + 2.0
+        task = DriveTask(distance, angle, speed, lim.max_angular_speed, self._now() + budget)
+        if should_cancel is None and goal_handle is not None:
+            def should_cancel() -> bool:
+                return goal_handle.is_cancel_requested  # type: ignore[attr-defined]
+
+        def feedback(active: _Motion) -> None:
+            if goal_handle is None:
+                return
+            p = self.map_pose() or (0.0, 0.0, 0.0)
+            goal_handle.publish_feedback(Drive.Feedback(  # type: ignore[attr-defined]
+                pose=Pose2D(x=p[0], y=p[1], theta=p[2]),
+                distance_remaining=float(min(active.distance_remaining, 1e6)),
+                angle_remaining=float(active.angle_remaining)))
+
+        return self.run_motion(task, budget, should_cancel or (lambda: False), min_clearance,
+                               max_speed, feedback)
+
+    def _execute_grasp(self, goal_handle: object) -> Grasp.Result:
+        goal = goal_handle.request  # type: ignore[attr-defined]
+        if not self._goal_lock.acquire(blocking=False):
+            result = Grasp.Result(status=Grasp.Result.INVALID, holding=self._holding,
+                                  message=f'busy with {self._skill}; stop() first')
+            goal_handle.abort()  # type: ignore[attr-defined]
+            return result
+        try:
+            self._skill = 'grasp'
+            epoch = self._stop_epoch
+
+            def should_cancel() -> bool:
+                return bool(goal_handle.is_cancel_requested  # type: ignore[attr-defined]
+                            or self._stop_epoch != epoch or self._estop.active)
+
+            def feedback(phase: str, distance: float) -> None:
+                goal_handle.publish_feedback(  # type: ignore[attr-defined]
+                    Grasp.Feedback(phase=phase, distance=float(distance)))
+
+            self._grasp_cancel = should_cancel
+            if self._estop.active:
+                result = Grasp.Result(status=Grasp.Result.SAFETY_STOP, holding=self._holding,
+                                      message=ESTOP_PREFIX + 'the e-stop is latched; a person '
+                                      'must reset it. Do not retry.')
+            else:
+                outcome = self._grasp.run(str(goal.target), should_cancel, feedback)
+                message = outcome.message
+                status = int(outcome.status)
+                if status == Grasp.Result.CANCELED and self._estop.active:
+                    status = Grasp.Result.SAFETY_STOP
+                    message = ESTOP_PREFIX + 'the e-stop was pressed during the grasp'
+                elif status == Grasp.Result.CANCELED and self._stop_epoch != epoch:
+                    status = Grasp.Result.SAFETY_STOP
+                    message = 'the grasp was stopped by a stop request'
+                result = Grasp.Result(status=status, message=message, holding=outcome.holding)
+        finally:
+            self._skill = 'idle'
+            self._goal_lock.release()
+        if result.status == Grasp.Result.CANCELED and goal_handle.is_cancel_requested:  # type: ignore
+            goal_handle.canceled()  # type: ignore[attr-defined]
+        elif result.status == Grasp.Result.HELD:
+            goal_handle.succeed()  # type: ignore[attr-defined]
+        else:
+            goal_handle.abort()  # type: ignore[attr-defined]
+        self.get_logger().info(f'grasp {goal.target!r}: {result.status} {result.message}')
+        return result
+
+    # -- gripper, perception --------------------------------------------------------------------
+
+    def set_suction(self, on: bool, timeout: float = 3.0) -> bool:
+        """Switch suction via the gripper service; return its success (bounded wait)."""
+        if not self._gripper_client.wait_for_service(timeout_sec=timeout):
+            self.get_logger().error('gripper service is not available')
+            return False
+        done = threading.Event()
+        future = self._gripper_client.call_async(SetBool.Request(data=on))
+        future.add_done_callback(lambda _f: done.set())
+        if not done.wait(timeout):
+            self.get_logger().error('gripper service did not answer')
+            return False
+        res = future.result()
+        return bool(res is not None and res.success)
+
+    def _srv_release(self, request: Trigger.Request, response: Trigger.Response
+                     ) -> Trigger.Response:
+        response.success = self.set_suction(False)
+        response.message = 'suction off' if response.success else 'the gripper did not answer'
+        return response
+
+    def _srv_perceive(self, request: Perceive.Request, response: Perceive.Response
+                      ) -> Perceive.Response:
+        frame = self.latest_rgbd()
+        if frame is None:
+            response.success = False
+            response.message = 'no camera image received yet; wait a moment and try again'
+            return response
+        detections = self._perception.detect(*frame)
+        response.success = True
+        response.message = f'{len(detections)} detections'
+        response.detections = [DetectionMsg(
+            label=d.label, color=d.color, marker_id=-1 if d.marker_id is None else d.marker_id,
+            position=PointMsg(x=float(d.x), y=float(d.y)), distance=float(d.distance),
+            bearing=float(d.bearing), confidence=float(d.confidence)) for d in detections]
+        return response
+
+    # -- diagnostics ----------------------------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        now = self._now()
+        odom = staleness(now, self._odom_stamp, self._limits.stale_timeout)
+        scan = staleness(now, self._scan_stamp, self._limits.stale_timeout)
+        level, message = DiagnosticStatus.OK, 'ok'
+        if odom or scan:
+            level, message = DiagnosticStatus.WARN, f'odom: {odom or "ok"}, scan: {scan or "ok"}'
+        if self._estop.active:
+            level, message = DiagnosticStatus.ERROR, f'e-stop latched: {self._estop.reason}'
+        pose = self.map_pose()
+        values = {'skill': self._skill, 'estop': str(self._estop.active),
+                  'holding': str(self._holding), 'pose': str(pose),
+                  'blocked_aisles': ', '.join(self.remembered_blocked(now)),
+                  **{k: f'{getattr(self._limits, k):g}' for k in LIMIT_SPECS}}
+        status = DiagnosticStatus(level=level, name='codeact_robot: skills', message=message,
+                                  hardware_id='skills_node',
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(msg)
+
+    def say(self, text: str) -> None:
+        """Publish and log what the robot says."""
+        self._say_pub.publish(String(data=text))
+        self.get_logger().info(f'say: {text}')
+
+
+class _GraspPort:
+    """GraspMotionPort of the grasp skill: every motion goes through the node's safety layer."""
+
+    def __init__(self, node: SkillsNode) -> None:
+        self._node = node
+
+    def latest_rgbd(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, Pose] | None:
+        return self._node.latest_rgbd()
+
+    def drive_straight(self, distance: float, speed: float, contact: bool = False) -> str:
+        goal = Drive.Goal(distance=float(distance), angle=0.0, speed=float(speed))
+        node = self._node
+        return node._drive(goal, contact=contact, should_cancel=node._grasp_cancel).status
+
+    def turn(self, angle: float) -> str:
+        node = self._node
+        goal = Drive.Goal(distance=0.0, angle=float(angle), speed=0.0)
+        return node._drive(goal, should_cancel=node._grasp_cancel).status
+
+    def set_suction(self, on: bool) -> None:
+        self._node.set_suction(on)
+
+    def holding(self) -> bool:
+        return self._node._holding
+
+    def stop(self) -> None:
+        with self._node._lock:
+            self._node._publish_cmd(0.0, 0.0)
+
+    def wait(self, seconds: float) -> None:
+        node = self._node
+        end = node._now() + seconds
+        wall_end = time.monotonic() + 5.0 * seconds + 1.0
+        while node._now() < end and time.monotonic() < wall_end:
+            time.sleep(0.02)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the skills node until interrupted."""
+    rclpy.init(args=args)
+    try:
+        node = SkillsNode()
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        try:
+            executor.spin()
+        finally:
+            node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        rclpy.try_shutdown()
