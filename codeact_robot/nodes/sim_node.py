@@ -1,0 +1,484 @@
+"""sim_node: the embedded MuJoCo warehouse behind the ROS 2 interfaces of a ros_gz diff-drive AMR.
+
+Topics: /cmd_vel (in), /odom, /scan, /camera/image_raw, /camera/depth/image_raw,
+/camera/camera_info, /joint_states, /clock, /gripper/state; services /gripper/set (SetBool),
+/sim/set_obstacle (SetObstacle); simulator-only /sim/ground_truth (tests and benchmarks only).
+Physics runs on its own thread, paced by ``real_time_factor`` (0 = as fast as possible); every
+message is stamped with sim time. Publishers are reliable, so both reliable and best-effort
+(sensor-data QoS) subscribers receive them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Pose as PoseMsg
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.context import Context
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState, LaserScan
+from std_srvs.srv import SetBool
+
+from codeact_robot.sim import SimError, WarehouseSim
+from codeact_robot.sim.camera import RenderError
+from codeact_robot.world import WorldError
+from codeact_robot_interfaces.msg import GripperState, GroundTruth
+from codeact_robot_interfaces.srv import SetObstacle
+
+NODE_NAME = 'sim_node'
+BASE_FRAME, ODOM_FRAME, MAP_FRAME = 'base_link', 'odom', 'map'
+LASER_FRAME, CAMERA_FRAME = 'laser_link', 'camera_optical_frame'
+WHEEL_JOINTS = ('left_wheel_joint', 'right_wheel_joint')
+MAX_LAG = 0.5  # s of wall time behind schedule before pacing gives up catching up
+
+_PARAMS: dict[str, tuple[Any, str, tuple[float, float] | None]] = {
+    'world': ('warehouse', 'World name (sim/worlds/<name>.yaml) or path', None),
+    'scenario': ('default', 'Scenario name (sim/scenarios/<name>.yaml) or path', None),
+    'seed': (-1, 'Random seed; -1 = the scenario\'s seed', (-1, 2**31 - 1)),
+    'real_time_factor': (1.0, 'Sim seconds per wall second; 0 = as fast as possible',
+                         (0.0, 1000.0)),
+    'physics_rate': (500.0, 'Physics steps per sim second (Hz)', (50.0, 5000.0)),
+    'odom_rate': (50.0, '/odom and /joint_states rate (Hz, sim time)', (1.0, 1000.0)),
+    'scan_rate': (10.0, '/scan rate (Hz, sim time)', (1.0, 100.0)),
+    'camera_rate': (10.0, 'Camera rate (Hz, sim time); renders only with subscribers',
+                    (0.5, 60.0)),
+    'camera_width': (320, 'Camera image width (px)', (16, 1280)),
+    'camera_height': (240, 'Camera image height (px)', (16, 960)),
+    'enable_camera': (True, 'Publish the camera topics', None),
+    'clock_rate': (100.0, '/clock rate (Hz, sim time)', (10.0, 1000.0)),
+    'ground_truth_rate': (20.0, '/sim/ground_truth rate (Hz, sim time)', (1.0, 200.0)),
+    'cmd_timeout': (0.5, 'Stop when no /cmd_vel arrived for this long (s, sim time)',
+                    (0.05, 10.0)),
+    'viewer': (False, 'Open a MuJoCo viewer window (needs a display)', None),
+}
+_RUNTIME = ('real_time_factor', 'odom_rate', 'scan_rate', 'camera_rate', 'clock_rate',
+            'ground_truth_rate', 'cmd_timeout', 'enable_camera')
+
+
+def stamp(t: float) -> Time:
+    """Return a builtin_interfaces/Time for ``t`` seconds."""
+    sec = math.floor(t)
+    return Time(sec=int(sec), nanosec=min(999_999_999, round((t - sec) * 1e9)))
+
+
+def _descriptor(name: str, default: Any, text: str,
+                bounds: tuple[float, float] | None) -> ParameterDescriptor:
+    desc = ParameterDescriptor(description=text, read_only=name not in _RUNTIME)
+    if bounds is not None and isinstance(default, float):
+        desc.floating_point_range = [FloatingPointRange(from_value=float(bounds[0]),
+                                                        to_value=float(bounds[1]))]
+    elif bounds is not None and isinstance(default, int) and not isinstance(default, bool):
+        desc.integer_range = [IntegerRange(from_value=int(bounds[0]), to_value=int(bounds[1]),
+                                           step=1)]
+    return desc
+
+
+class _Schedule:
+    """Sim-time deadlines of one periodic publisher."""
+
+    def __init__(self, rate: float, start: float) -> None:
+        self.period = 1.0 / rate
+        self.next = start
+
+    def due(self, t: float) -> bool:
+        """Return True (and schedule the next deadline) when ``t`` reached the deadline."""
+        if t + 1e-9 < self.next:
+            return False
+        self.next += self.period
+        if self.next <= t:  # fell behind (rate changed): skip, do not burst
+            self.next = t + self.period
+        return True
+
+
+class SimNode(Node):
+    """ROS 2 shell around WarehouseSim: same topics, types and frames as a ros_gz robot."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        for name, (default, text, bounds) in _PARAMS.items():
+            self.declare_parameter(name, default, _descriptor(name, default, text, bounds))
+        p = {name: self.get_parameter(name).value for name in _PARAMS}
+        try:
+            self._sim = WarehouseSim(p['world'], p['scenario'],
+                                     seed=None if p['seed'] < 0 else p['seed'],
+                                     physics_rate=p['physics_rate'], cmd_timeout=p['cmd_timeout'])
+        except (WorldError, OSError) as e:
+            raise ValueError(f'sim_node: cannot load world/scenario: {e}') from e
+        self._params = p
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._rate_changed = threading.Event()
+        self._render_failed = False
+        self._viewer: Any = None
+        self._events_seen = 0
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        images = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._pub_odom = self.create_publisher(Odometry, '/odom', reliable)
+        self._pub_scan = self.create_publisher(LaserScan, '/scan', reliable)
+        self._pub_joints = self.create_publisher(JointState, '/joint_states', reliable)
+        self._pub_clock = self.create_publisher(Clock, '/clock', reliable)
+        self._pub_image = self.create_publisher(Image, '/camera/image_raw', images)
+        self._pub_depth = self.create_publisher(Image, '/camera/depth/image_raw', images)
+        self._pub_info = self.create_publisher(CameraInfo, '/camera/camera_info', reliable)
+        self._pub_gripper = self.create_publisher(GripperState, '/gripper/state', latched)
+        self._pub_truth = self.create_publisher(GroundTruth, '/sim/ground_truth', reliable)
+        self.create_subscription(Twist, '/cmd_vel', self._on_cmd_vel, reliable)
+        self.create_service(SetBool, '/gripper/set', self._on_gripper_set)
+        self.create_service(SetObstacle, '/sim/set_obstacle', self._on_set_obstacle)
+
+        self._thread = threading.Thread(target=self._run, name='sim-physics', daemon=True)
+        self._thread.start()
+        scenario = self._sim.scenario.name if self._sim.scenario else '-'
+        self.get_logger().info(
+            f'warehouse simulator: world {self._sim.world.name}, scenario {scenario}, '
+            f'seed {self._sim.seed}, real_time_factor {p["real_time_factor"]}')
+
+    # --- parameters -----------------------------------------------------------------------------
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        for param in params:
+            if param.name not in _PARAMS:
+                continue
+            if param.name not in _RUNTIME:
+                return SetParametersResult(successful=False,
+                                           reason=f'{param.name} is fixed at startup')
+            bounds = _PARAMS[param.name][2]
+            if bounds is not None and not bounds[0] <= param.value <= bounds[1]:
+                return SetParametersResult(successful=False,
+                                           reason=f'{param.name} must be in {bounds}')
+        for param in params:
+            if param.name in _PARAMS:
+                self._params[param.name] = param.value
+        self._rate_changed.set()
+        return SetParametersResult(successful=True)
+
+    # --- inputs ---------------------------------------------------------------------------------
+    def _on_cmd_vel(self, msg: Twist) -> None:
+        if not (math.isfinite(msg.linear.x) and math.isfinite(msg.angular.z)):
+            self.get_logger().warning('ignoring non-finite /cmd_vel')
+            return
+        with self._lock:
+            self._sim.set_cmd_vel(msg.linear.x, msg.angular.z)
+
+    def _on_gripper_set(self, request: SetBool.Request,
+                        response: SetBool.Response) -> SetBool.Response:
+        with self._lock:
+            before = self._sim.gripper()
+            state = self._sim.set_suction(request.data)
+            t = self._sim.time
+        if request.data:
+            held = f'holding {state.held}' if state.holding else 'nothing sealed against the pad'
+            response.message = f'suction on, {held}'
+        else:
+            dropped = f', released {before.held}' if before.holding else ''
+            response.message = f'suction off{dropped}'
+        response.success = True
+        self._publish_gripper(state.suction_on, state.holding, t)
+        return response
+
+    def _on_set_obstacle(self, request: SetObstacle.Request,
+                         response: SetObstacle.Response) -> SetObstacle.Response:
+        try:
+            with self._lock:
+                response.message = self._sim.set_obstacle(
+                    request.name, request.kind or 'pallet', request.aisle,
+                    None if request.aisle else request.x, None if request.aisle else request.y,
+                    request.present)
+            response.success = True
+        except SimError as e:
+            response.success = False
+            response.message = str(e)
+        return response
+
+    # --- physics thread -------------------------------------------------------------------------
+    def _schedules(self) -> dict[str, _Schedule]:
+        t, p = self._sim.time, self._params
+        return {'clock': _Schedule(p['clock_rate'], t), 'odom': _Schedule(p['odom_rate'], t),
+                'scan': _Schedule(p['scan_rate'], t), 'camera': _Schedule(p['camera_rate'], t),
+                'truth': _Schedule(p['ground_truth_rate'], t), 'gripper': _Schedule(2.0, t)}
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except (RenderError, RuntimeError, ValueError) as e:
+            self.get_logger().error(f'physics thread stopped: {e}')
+            raise
+        finally:
+            with self._lock:
+                self._sim.close()
+            if self._viewer is not None:
+                self._viewer.close()
+
+    def _loop(self) -> None:
+        sim = self._sim
+        if self._params['viewer']:
+            self._open_viewer()
+        schedules = self._schedules()
+        wall0, sim0 = time.monotonic(), sim.time
+        while not self._stop.is_set():
+            if self._rate_changed.is_set():
+                self._rate_changed.clear()
+                schedules = self._schedules()
+                wall0, sim0 = time.monotonic(), sim.time
+            with self._lock:
+                target = min(s.next for s in schedules.values())
+                steps = max(1, math.ceil((target - sim.time) / sim.timestep - 1e-6))
+                sim.step(steps)
+                self._publish_due(schedules)
+            if self._viewer is not None:
+                self._sync_viewer()
+            rtf = self._params['real_time_factor']
+            if rtf > 0:
+                ahead = wall0 + (sim.time - sim0) / rtf - time.monotonic()
+                if ahead > 0:
+                    self._stop.wait(ahead)
+                elif ahead < -MAX_LAG:
+                    wall0, sim0 = time.monotonic(), sim.time  # slower than real time: no burst
+
+    def _publish_due(self, schedules: dict[str, _Schedule]) -> None:
+        sim, t = self._sim, self._sim.time
+        if schedules['clock'].due(t):
+            self._pub_clock.publish(Clock(clock=stamp(t)))
+        if schedules['odom'].due(t):
+            self._publish_odom(t)
+        if schedules['scan'].due(t):
+            self._publish_scan()
+        if schedules['camera'].due(t) and self._params['enable_camera']:
+            self._publish_camera(t)
+        if schedules['truth'].due(t):
+            self._publish_truth()
+        if schedules['gripper'].due(t):
+            g = sim.gripper()
+            self._publish_gripper(g.suction_on, g.holding, t)
+        if len(sim.events) > self._events_seen:
+            for event in sim.events[self._events_seen:]:
+                self.get_logger().info(f'sim t={t:.2f}: {event}')
+            self._events_seen = len(sim.events)
+
+    def _publish_odom(self, t: float) -> None:
+        odom = self._sim.odometry()
+        msg = Odometry()
+        msg.header.stamp = stamp(t)
+        msg.header.frame_id = ODOM_FRAME
+        msg.child_frame_id = BASE_FRAME
+        msg.pose.pose.position.x, msg.pose.pose.position.y = odom.x, odom.y
+        msg.pose.pose.orientation.z = math.sin(odom.theta / 2)
+        msg.pose.pose.orientation.w = math.cos(odom.theta / 2)
+        msg.twist.twist.linear.x, msg.twist.twist.angular.z = odom.v, odom.w
+        # Wheel odometry drifts slowly in x, y, yaw; z, roll and pitch are not observed.
+        msg.pose.covariance = _diag6(1e-4, 1e-4, 1e6, 1e6, 1e6, 1e-3)
+        msg.twist.covariance = _diag6(1e-4, 1e-4, 1e6, 1e6, 1e6, 1e-3)
+        self._pub_odom.publish(msg)
+        (pos_l, pos_r), (vel_l, vel_r) = self._sim.wheel_state()
+        joints = JointState()
+        joints.header.stamp = msg.header.stamp
+        joints.name = list(WHEEL_JOINTS)
+        joints.position = [pos_l, pos_r]
+        joints.velocity = [vel_l, vel_r]
+        self._pub_joints.publish(joints)
+
+    def _publish_scan(self) -> None:
+        scan = self._sim.lidar_scan()
+        msg = LaserScan()
+        msg.header.stamp = stamp(scan.stamp)
+        msg.header.frame_id = LASER_FRAME
+        msg.angle_min, msg.angle_max = scan.angle_min, scan.angle_max
+        msg.angle_increment = scan.angle_increment
+        msg.scan_time = 1.0 / self._params['scan_rate']
+        msg.time_increment = 0.0
+        msg.range_min, msg.range_max = scan.range_min, scan.range_max
+        msg.ranges = scan.ranges.tolist()
+        self._pub_scan.publish(msg)
+
+    def _publish_camera(self, t: float) -> None:
+        width, height = self._params['camera_width'], self._params['camera_height']
+        header_stamp = stamp(t)
+        self._pub_info.publish(self._camera_info(width, height, header_stamp))
+        wants_rgb = self._pub_image.get_subscription_count() > 0
+        wants_depth = self._pub_depth.get_subscription_count() > 0
+        if not (wants_rgb or wants_depth) or self._render_failed:
+            return
+        try:
+            rgb, depth = self._sim.render_rgbd(width, height)
+        except RenderError as e:
+            self._render_failed = True
+            self.get_logger().error(f'camera disabled: {e}')
+            return
+        if wants_rgb:
+            self._pub_image.publish(_image(rgb.tobytes(), width, height, 'rgb8', 3 * width,
+                                           header_stamp))
+        if wants_depth:
+            self._pub_depth.publish(_image(depth.tobytes(), width, height, '32FC1', 4 * width,
+                                           header_stamp))
+
+    def _camera_info(self, width: int, height: int, header_stamp: Time) -> CameraInfo:
+        fx, fy, cx, cy = self._sim.camera_intrinsics(width, height)
+        info = CameraInfo()
+        info.header.stamp = header_stamp
+        info.header.frame_id = CAMERA_FRAME
+        info.width, info.height = width, height
+        info.distortion_model = 'plumb_bob'
+        info.d = [0.0] * 5
+        info.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        info.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+        return info
+
+    def _publish_truth(self) -> None:
+        truth = self._sim.ground_truth()
+        msg = GroundTruth()
+        msg.header.stamp = stamp(truth.stamp)
+        msg.header.frame_id = MAP_FRAME
+        msg.robot.x, msg.robot.y, msg.robot.theta = truth.robot.x, truth.robot.y, truth.robot.theta
+        names, poses = [], []
+        for name, (pos, quat) in truth.objects.items():
+            names.append(name)
+            poses.append(_pose(pos, quat))
+        for name, obstacle in truth.obstacles.items():
+            # Obstacles are listed as '<kind>:<name>' so tests can tell them from boxes.
+            names.append(f'{obstacle.kind}:{name}')
+            yaw = obstacle.yaw
+            poses.append(_pose((obstacle.x, obstacle.y, 0.0),
+                               (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))))
+        msg.names, msg.poses, msg.held = names, poses, truth.held
+        self._pub_truth.publish(msg)
+
+    def _publish_gripper(self, suction_on: bool, holding: bool, t: float) -> None:
+        msg = GripperState()
+        msg.header.stamp = stamp(t)
+        msg.header.frame_id = BASE_FRAME
+        msg.suction_on, msg.holding = suction_on, holding
+        self._pub_gripper.publish(msg)
+
+    # --- viewer ---------------------------------------------------------------------------------
+    def _open_viewer(self) -> None:
+        if not os.environ.get('DISPLAY') and not os.environ.get('WAYLAND_DISPLAY'):
+            self.get_logger().warning('viewer requested but no display: running headless')
+            return
+        try:
+            import mujoco.viewer
+            self._viewer = mujoco.viewer.launch_passive(self._sim.model, self._sim.data)
+        except (ImportError, RuntimeError) as e:
+            self.get_logger().warning(f'viewer unavailable ({e}): running headless')
+
+    def _sync_viewer(self) -> None:
+        if not self._viewer.is_running():
+            self._viewer = None
+            return
+        with self._lock:
+            self._viewer.sync()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    @property
+    def sim(self) -> WarehouseSim:
+        """The simulator (lock with ``locked()`` before touching it from another thread)."""
+        return self._sim
+
+    def locked(self, fn: Callable[[WarehouseSim], Any]) -> Any:
+        """Run ``fn(sim)`` while the physics thread is paused between steps."""
+        with self._lock:
+            return fn(self._sim)
+
+    def destroy_node(self) -> None:
+        """Stop the physics thread, then destroy the node."""
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5.0)
+        super().destroy_node()
+
+
+def _diag6(*values: float) -> list[float]:
+    cov = [0.0] * 36
+    for i, v in enumerate(values):
+        cov[i * 7] = v
+    return cov
+
+
+def _pose(pos: tuple[float, float, float], quat: tuple[float, float, float, float]) -> PoseMsg:
+    msg = PoseMsg()
+    msg.position.x, msg.position.y, msg.position.z = pos
+    msg.orientation.w, msg.orientation.x, msg.orientation.y, msg.orientation.z = quat
+    return msg
+
+
+def _image(data: bytes, width: int, height: int, encoding: str, step: int,
+           header_stamp: Time) -> Image:
+    msg = Image()
+    msg.header.stamp = header_stamp
+    msg.header.frame_id = CAMERA_FRAME
+    msg.width, msg.height, msg.encoding, msg.step = width, height, encoding, step
+    msg.is_bigendian = 0
+    msg.data = data
+    return msg
+
+
+def _overrides(argv: list[str]) -> tuple[list[Parameter], list[str]]:
+    parser = argparse.ArgumentParser(prog='codeact-robot sim', allow_abbrev=False,
+                                     description='Run the embedded warehouse simulator.')
+    parser.add_argument('--world', help='world name or path')
+    parser.add_argument('--scenario', help='scenario name or path (e.g. blocked_aisle_2)')
+    parser.add_argument('--seed', type=int, help='random seed (default: the scenario\'s)')
+    parser.add_argument('--rtf', '--real-time-factor', type=float, dest='real_time_factor',
+                        help='real-time factor, 0 = as fast as possible')
+    parser.add_argument('--no-camera', action='store_true', help='do not publish camera topics')
+    parser.add_argument('--viewer', action='store_true', help='open a viewer window')
+    args, rest = parser.parse_known_args(argv)
+    overrides = [Parameter(name, value=getattr(args, name))
+                 for name in ('world', 'scenario', 'seed', 'real_time_factor')
+                 if getattr(args, name) is not None]
+    if args.no_camera:
+        overrides.append(Parameter('enable_camera', value=False))
+    if args.viewer:
+        overrides.append(Parameter('viewer', value=True))
+    return overrides, rest
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the simulator node until Ctrl-C (``codeact-robot sim`` and ``sim_node``)."""
+    import sys
+
+    from codeact_robot.ros_env import localhost_only
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    overrides, ros_args = _overrides(argv)
+    localhost_only()  # the embedded simulator is local: keep DDS on loopback unless set
+    context = Context()
+    rclpy.init(args=['sim_node', *ros_args], context=context)
+    node = None
+    try:
+        node = SimNode(context=context, parameter_overrides=overrides)
+        executor = MultiThreadedExecutor(num_threads=2, context=context)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+if __name__ == '__main__':
+    main()
