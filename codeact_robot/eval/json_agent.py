@@ -1,0 +1,484 @@
+"""JSON tool-calling baseline: one {"tool": name, "args": {...}} call per turn.
+
+The comparison with CodeAct is fair by construction: the same LLM backend, the same AgentConfig
+limits (turns, time, tokens), the same information in the prompt (API reference generated from
+the RobotApi docstrings, result types, errors, places, aisles, box locations, safety limits, and
+the same three examples as tool calls), the same argument validation as the watchdog executor
+(codeact_robot.executor.wire.Signature), the same robot API methods (whose safety layer sits in
+the skills node) and the same transcript and EpisodeResult. Only the action format differs.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import inspect
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from codeact_robot.agent.loop import (  # _limit_lines: the same limit lines CodeAct shows
+    AgentConfig,
+    AgentEvent,
+    EpisodeResult,
+    _limit_lines,
+    clip_middle,
+)
+from codeact_robot.agent.prompt import (
+    api_reference,
+    errors_reference,
+    examples_reference,
+    limits_reference,
+    places_reference,
+    types_reference,
+)
+from codeact_robot.agent.transcript import Transcript
+from codeact_robot.api import errors as api_errors
+from codeact_robot.api.robot_api import RobotApi
+from codeact_robot.api.types import Place, Pose
+from codeact_robot.executor.wire import Signature
+from codeact_robot.llm.base import (
+    GenerationCancelledError,
+    LlmBackend,
+    LlmError,
+    Message,
+    estimate_tokens,
+)
+
+PROMPT_FILE = 'json_tools.yaml'
+TOOLS: tuple[str, ...] = RobotApi.LLM_FUNCTIONS + ('done', 'fail')
+# Stop before the model writes its own observation; one call per turn is enforced by parsing.
+JSON_STOP: tuple[str, ...] = ('\nObservation:', '\nObservation\n')
+# A host call still running this long after emergency_stop() is abandoned.
+SETTLE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class JsonPrompt:
+    """The texts of the JSON tool-calling prompt file."""
+
+    system: str
+    task: str
+    observation: str
+    bad_call: str
+    examples: tuple[dict[str, Any], ...]
+
+
+@cache
+def load_json_prompt(name: str = PROMPT_FILE) -> JsonPrompt:
+    """Load the packaged JSON tool-calling prompt (``codeact_robot/eval/<name>``)."""
+    text = resources.files('codeact_robot.eval').joinpath(name).read_text(encoding='utf-8')
+    data = yaml.safe_load(text)
+    return JsonPrompt(system=data['system'], task=data['task'],
+                      observation=data['observation'], bad_call=data['bad_call'],
+                      examples=tuple(data.get('examples') or ()))
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One parsed tool call, or why the reply held none."""
+
+    tool: str = ''
+    args: dict[str, Any] | list[Any] = dataclasses.field(default_factory=dict)
+    error: str = ''
+    extra_calls: int = 0  # further calls in the same reply (ignored: one call per turn)
+
+    def __bool__(self) -> bool:
+        return bool(self.tool) and not self.error
+
+
+def _json_objects(text: str) -> list[dict[str, Any]]:
+    """Return every JSON object that starts somewhere in ``text``, outermost first."""
+    decoder = json.JSONDecoder()
+    found, i = [], 0
+    while True:
+        i = text.find('{', i)
+        if i == -1:
+            return found
+        try:
+            value, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError:
+            i += 1
+            continue
+        if isinstance(value, dict):
+            found.append(value)
+        i = end
+
+
+def parse_tool_call(text: str) -> ToolCall:
+    """Find the first {"tool": ..., "args": {...}} object in a reply.
+
+    Also accepts the common {"name": ..., "arguments": {...}} form (e.g. Qwen's <tool_call>),
+    so the baseline is not penalised for a spelling the model was trained on.
+    """
+    calls = []
+    for obj in _json_objects(text):
+        name = obj.get('tool', obj.get('name'))
+        if isinstance(name, str):
+            args = obj.get('args', obj.get('arguments', {}))
+            if isinstance(args, str):  # some models send the arguments JSON-encoded
+                try:
+                    args = json.loads(args)
+                except json.JSONDecodeError:
+                    args = None
+            calls.append((name, args))
+    if not calls:
+        if re.search(r'"tool"\s*:', text):
+            return ToolCall(error='Your tool call is not valid JSON.')
+        return ToolCall(error='No JSON tool call found in your reply.')
+    name, args = calls[0]
+    if args is None:
+        args = {}
+    if not isinstance(args, dict | list):
+        return ToolCall(tool=name, error='"args" must be a JSON object.')
+    return ToolCall(tool=name, args=args, extra_calls=len(calls) - 1)
+
+
+def to_plain(value: Any, digits: int = 3) -> Any:
+    """Return a result as JSON-able data (dataclasses with their properties, rounded floats)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: to_plain(getattr(value, f.name), digits)
+               for f in dataclasses.fields(value)}
+        for name, attr in inspect.getmembers(type(value)):
+            if isinstance(attr, property) and not name.startswith('_'):
+                out[name] = to_plain(getattr(value, name), digits)
+        return out
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v, digits) for v in value]
+    return value
+
+
+@dataclass
+class ToolResult:
+    """What one tool call did (the JSON counterpart of the executor's ExecutionResult)."""
+
+    tool: str
+    args: Any
+    ok: bool
+    value: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    duration: float = 0.0
+    robot_stopped: bool = False
+
+    def to_observation(self) -> str:
+        """Return what the model reads: the JSON result or the error."""
+        if self.ok:
+            return json.dumps(to_plain(self.value), ensure_ascii=False)
+        text = f'Error: {self.error_type}: {self.error_message}'
+        if self.robot_stopped:
+            text += '\nThe robot was stopped (motion canceled, zero velocity).'
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form for the transcript."""
+        out = asdict(self)
+        out['value'] = to_plain(self.value)
+        return out
+
+
+class JsonToolAgent:
+    """Run plain-language tasks as JSON tool-calling episodes on a robot.
+
+    The constructor and ``run`` mirror codeact_robot.agent.CodeActAgent, so the evaluation
+    runner treats both modes alike.
+    """
+
+    def __init__(self, llm: LlmBackend, robot: RobotApi, world: Any | None = None,
+                 config: AgentConfig | None = None, runs_dir: Path | str = Path('runs'),
+                 on_event: Callable[[AgentEvent], None] | None = None,
+                 limits: Mapping[str, Any] | Sequence[str] | None = None,
+                 places: Sequence[Place] | Mapping[str, Place] | None = None,
+                 inventory: Mapping[str, str] | None = None,
+                 on_token: Callable[[str], None] | None = None,
+                 prompt_file: str = PROMPT_FILE) -> None:
+        """Create the agent; arguments as for CodeActAgent (``config.stop`` is not used)."""
+        self.llm = llm
+        self.robot = robot
+        self.world = world
+        self.config = config or AgentConfig()
+        self.runs_dir = Path(runs_dir)
+        self.on_event = on_event
+        self.on_token = on_token
+        self._templates = load_json_prompt(prompt_file)
+        self._cancel = threading.Event()
+        self._busy = threading.Lock()
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, 'json-tool')
+        self._signatures = {name: Signature(name, getattr(robot, name), getattr(RobotApi, name))
+                            for name in RobotApi.LLM_FUNCTIONS}
+        self.system_prompt = self._build_prompt(places, inventory, limits)
+
+    def _build_prompt(self, places: Sequence[Place] | Mapping[str, Place] | None,
+                      inventory: Mapping[str, str] | None,
+                      limits: Mapping[str, Any] | Sequence[str] | None) -> str:
+        """Fill the template with the same facts CodeActAgent puts into its prompt."""
+        world = self.world
+        if places is None:
+            places = world.places if world is not None else self.robot.locations()
+        aisles = [a.name for a in world.aisles] if world is not None else []
+        if inventory is None and world is not None:
+            inventory = {b.name: b.location for b in world.boxes}
+        lines = _limit_lines(limits)
+        if world is not None:
+            for zone in world.keep_out:
+                r = zone.rect
+                lines.append(f'keep-out zone "{zone.name}": x {r.xmin:g}..{r.xmax:g}, '
+                             f'y {r.ymin:g}..{r.ymax:g} (never enter)')
+        aisle_text = f'Aisles (for "avoid": [...]): {", ".join(aisles)}\n' if aisles else ''
+        stock = ''
+        if inventory:
+            stock = 'Boxes are stored at: ' + ', '.join(
+                f'{box} -> {place}' for box, place in sorted(inventory.items())) + '\n'
+        t = self._templates
+        prompt = t.system.format(
+            api=api_reference(), types=types_reference(), errors=errors_reference(),
+            places=places_reference(places), aisles=aisle_text, inventory=stock,
+            limits=limits_reference(lines or None, ()))
+        examples = t.examples[:max(0, self.config.n_examples)]
+        if examples:
+            prompt = prompt.rstrip() + '\n\n' + examples_reference(examples) + '\n'
+        return prompt
+
+    # -- public ----------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop the episode now: the model, the running call and the robot (thread-safe)."""
+        self._cancel.set()
+        self.robot.emergency_stop('episode cancelled')
+
+    def close(self) -> None:
+        """Release the worker thread."""
+        self._pool.shutdown(wait=False)
+
+    def __enter__(self) -> JsonToolAgent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, task: str) -> EpisodeResult:
+        """Run one episode for a plain-language task and return how it ended."""
+        if not self._busy.acquire(blocking=False):
+            raise RuntimeError('an episode is already running on this agent')
+        try:
+            self._cancel.clear()
+            return self._run(task)
+        finally:
+            self._busy.release()
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def _run(self, task: str) -> EpisodeResult:
+        cfg = self.config
+        start = time.monotonic()
+        transcript = Transcript(self.runs_dir, task)
+        totals = {'prompt': 0, 'completion': 0}
+        transcript.write('episode_start', task=task, mode='json', backend=self.llm.describe(),
+                         config=asdict(cfg), system_prompt=self.system_prompt)
+        messages: list[Message] = [
+            {'role': 'system', 'content': self.system_prompt},
+            {'role': 'user', 'content': self._templates.task.format(task=task).strip()},
+        ]
+        self.llm.reset()
+        turn = 0
+        result: EpisodeResult | None = None
+        try:
+            while result is None:
+                if turn >= cfg.max_turns:
+                    result = self._finish(False, '', turn, f'turn limit ({cfg.max_turns}) '
+                                          'reached without done or fail', transcript)
+                    break
+                remaining = cfg.max_episode_seconds - (time.monotonic() - start)
+                if remaining <= 1.0:
+                    result = self._finish(False, '', turn, 'episode time limit '
+                                          f'({cfg.max_episode_seconds:g} s) reached', transcript)
+                    break
+                turn += 1
+                result = self._turn(turn, messages, remaining, transcript, totals)
+        except GenerationCancelledError:
+            result = self._finish(False, '', turn, 'cancelled', transcript)
+        except LlmError as e:
+            self.robot.emergency_stop(f'agent error: {e}')
+            result = self._finish(False, '', turn, f'LLM error: {e}', transcript,
+                                  error=type(e).__name__)
+        except BaseException as e:
+            # Crash or interrupt: the robot must not keep moving; the error still propagates.
+            self.robot.emergency_stop(f'agent crashed: {type(e).__name__}')
+            transcript.write('episode_error', turn=turn, error=type(e).__name__, message=str(e))
+            transcript.close()
+            raise
+        result.seconds = time.monotonic() - start
+        result.prompt_tokens = totals['prompt']
+        result.completion_tokens = totals['completion']
+        transcript.write('episode_end', **result.to_dict())
+        transcript.close()
+        self._emit(AgentEvent(turn, 'finished', observation=result.summary
+                              or result.failure_reason, pose=self._pose()))
+        return result
+
+    def _turn(self, turn: int, messages: list[Message], remaining: float,
+              transcript: Transcript, totals: dict[str, int]) -> EpisodeResult | None:
+        cfg = self.config
+        if self._cancel.is_set():
+            raise GenerationCancelledError('cancelled')
+        self._fit_context(messages)
+        self._emit(AgentEvent(turn, 'generating', pose=self._pose()))
+        sent = len(messages)
+        completion = self.llm.complete(
+            messages, stop=JSON_STOP, max_tokens=cfg.max_new_tokens,
+            timeout=min(cfg.generation_timeout, remaining), on_token=self.on_token,
+            cancel=self._cancel)
+        totals['prompt'] += completion.prompt_tokens or 0
+        totals['completion'] += completion.completion_tokens or 0
+        messages.append({'role': 'assistant', 'content': completion.text.strip()})
+        call = parse_tool_call(completion.text)
+        llm_record = completion.to_dict()
+        llm_record.pop('text', None)
+        record: dict[str, Any] = {'turn': turn, 'prompt': messages[sent - 1]['content'],
+                                  'completion': completion.text, 'llm': llm_record,
+                                  'tool': call.tool, 'args': call.args,
+                                  'parse_error': call.error, 'extra_calls': call.extra_calls}
+        if not call:
+            observation = self._templates.bad_call.format(problem=call.error).strip()
+            transcript.write('turn', **record, observation=observation)
+            self._emit(AgentEvent(turn, 'observed', observation=observation, pose=self._pose()))
+            messages.append({'role': 'user', 'content': observation})
+            return None
+        code = json.dumps({'tool': call.tool, 'args': call.args})
+        self._emit(AgentEvent(turn, 'executing', code=code, pose=self._pose()))
+        if call.tool in ('done', 'fail'):
+            text = _text_arg(call.args, 'summary' if call.tool == 'done' else 'reason')
+            transcript.write('turn', **record, observation='')
+            self._emit(AgentEvent(turn, 'observed', code=code, pose=self._pose()))
+            if call.tool == 'done':
+                return self._finish(True, text, turn, '', transcript)
+            return self._finish(False, text, turn, text or 'the model called fail', transcript)
+        result = self._call(call, min(cfg.turn_timeout, max(1.0, remaining - completion.seconds)))
+        pose = self._pose()
+        body = result.to_observation()
+        if call.extra_calls:
+            body += (f'\n(Only the first tool call ran; {call.extra_calls} more in your reply '
+                     'were ignored: one call per turn.)')
+        observation = self._templates.observation.format(
+            result=clip_middle(body, cfg.observation_chars),
+            state=self._robot_state(pose)).strip()
+        transcript.write('turn', **record, observation=observation, execution=result.to_dict(),
+                         execution_seconds=result.duration)
+        self._emit(AgentEvent(turn, 'observed', code=code, observation=observation, pose=pose))
+        messages.append({'role': 'user', 'content': observation})
+        return None
+
+    def _call(self, call: ToolCall, timeout: float) -> ToolResult:
+        """Validate like the executor does, call the robot API, turn errors into results."""
+        began = time.monotonic()
+        sig = self._signatures.get(call.tool)
+        if sig is None:
+            return ToolResult(call.tool, call.args, False, error_type='UnknownTool',
+                              error_message=f'no tool {call.tool!r}; tools: {", ".join(TOOLS)}')
+        try:
+            args, kwargs = (list(call.args), {}) if isinstance(call.args, list) else (
+                [], dict(call.args))
+            bound = sig.bind(args, kwargs)
+        except TypeError as e:
+            return ToolResult(call.tool, call.args, False, error_type='TypeError',
+                              error_message=str(e))
+        future = self._pool.submit(sig.func, *bound.args, **bound.kwargs)
+        try:
+            value = future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            self.robot.emergency_stop(f'tool {call.tool} timed out')
+            self._settle(future)
+            return ToolResult(call.tool, call.args, False, error_type='TimeoutError',
+                              error_message=f'still running after {timeout:.0f} s',
+                              duration=time.monotonic() - began, robot_stopped=True)
+        except api_errors.RobotApiError as e:
+            stopped = isinstance(e, api_errors.SafetyStopError)
+            if stopped:
+                # The executor stops the robot on an unhandled safety stop; so does this mode.
+                self.robot.emergency_stop(f'safety: {call.tool}: {e}')
+            return ToolResult(call.tool, call.args, False, error_type=_error_name(e),
+                              error_message=str(e), duration=time.monotonic() - began,
+                              robot_stopped=stopped)
+        return ToolResult(call.tool, call.args, True, value=value,
+                          duration=time.monotonic() - began)
+
+    def _settle(self, future: concurrent.futures.Future[Any]) -> None:
+        """Give a call that outlived its timeout a bounded time to end after the stop."""
+        try:
+            future.result(timeout=SETTLE_SECONDS)
+        except concurrent.futures.TimeoutError:
+            self._pool.shutdown(wait=False)
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, 'json-tool')
+        except api_errors.RobotApiError:
+            return  # its outcome no longer matters after the stop
+
+    def _finish(self, success: bool, summary: str, turns: int, failure_reason: str,
+                transcript: Transcript, error: str | None = None) -> EpisodeResult:
+        return EpisodeResult(success=success, summary=summary, turns=turns,
+                             failure_reason=failure_reason, transcript_path=transcript.path,
+                             error=error)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _emit(self, event: AgentEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _pose(self) -> Pose | None:
+        try:
+            return self.robot.get_pose()
+        except api_errors.RobotApiError:
+            return None
+
+    def _robot_state(self, pose: Pose | None) -> str:
+        where = (f'pose x={pose.x:.2f} y={pose.y:.2f} theta={pose.theta:.2f}'
+                 if pose is not None else 'pose unknown')
+        try:
+            held = 'yes' if self.robot.holding() else 'no'
+        except api_errors.RobotApiError as e:
+            held = f'unknown ({type(e).__name__})'
+        return f'{where}, holding: {held}'
+
+    def _fit_context(self, messages: list[Message]) -> None:
+        """Shorten old observations near the context size (as CodeActAgent does)."""
+        budget = self.config.context_tokens or getattr(self.llm, 'context_size', None)
+        if not budget:
+            return
+        limit = int(budget) - self.config.max_new_tokens - 64
+        for i in range(2, max(2, len(messages) - 2)):
+            if estimate_tokens(messages) <= limit:
+                return
+            m = messages[i]
+            if len(m['content']) > 240:
+                m['content'] = m['content'][:200].rstrip() + ' [...shortened]'
+
+
+def _text_arg(args: dict[str, Any] | list[Any], key: str) -> str:
+    if isinstance(args, list):
+        return str(args[0]) if args else ''
+    value = args.get(key)
+    if value is None and len(args) == 1:
+        value = next(iter(args.values()))  # e.g. {"text": ...}: the meaning is clear
+    return '' if value is None else str(value)
+
+
+def _error_name(exc: BaseException) -> str:
+    """Name of the nearest contract error class (as the executor reports it)."""
+    known = {cls.__name__ for cls in api_errors.API_ERRORS}
+    for cls in type(exc).__mro__:
+        if cls.__name__ in known:
+            return cls.__name__
+    return 'RobotApiError'
