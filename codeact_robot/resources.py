@@ -24,8 +24,8 @@ def _share_roots() -> list[Path]:
         from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
         try:
             roots.append(Path(get_package_share_directory(PACKAGE)))
-        except PackageNotFoundError:
-            pass
+        except (PackageNotFoundError, OSError):
+            pass  # not installed in an ament index, or no AMENT_PREFIX_PATH (plain venv)
     except ImportError:
         pass
     roots.append(Path(sys.prefix) / 'share' / PACKAGE)

@@ -124,8 +124,9 @@ class RobotSession:
         opts = self.options
         if opts.external:
             return bringup.connect_robot(world=opts.world)
-        return bringup.embedded_robot(world=opts.world, scenario=opts.scenario, seed=opts.seed,
-                                      real_time_factor=opts.real_time_factor)
+        seed = {} if opts.seed is None else {'seed': opts.seed}
+        return bringup.embedded_robot(world=opts.world, scenario=opts.scenario,
+                                      real_time_factor=opts.real_time_factor, **seed)
 
     def run(self, command: str) -> EpisodeOutcome:
         """Run one command as one agent episode and plot the path the robot took."""
