@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rclpy.node import Node
@@ -22,6 +23,8 @@ from codeact_robot.api.ros_robot_api import RosRobotApi
 from codeact_robot.config import ConfigError, node_parameters
 from codeact_robot.nodes.runner import NodeRunner, WaitTimeoutError, wait_for
 from codeact_robot.world import load_world
+
+_SOURCE_CONFIG = Path(__file__).resolve().parent.parent / 'config'
 
 
 @dataclass
@@ -50,7 +53,12 @@ def _overrides(config: str | None, node: str, params: dict[str, Any]) -> list[Pa
     values: dict[str, Any] = {}
     if config:
         try:
-            values.update(node_parameters(config, node))
+            try:
+                values.update(node_parameters(config, node))
+            except OSError:
+                # ament_index raises OSError without AMENT_PREFIX_PATH (plain venv): read the
+                # source tree's copy of an editable install.
+                values.update(node_parameters(_SOURCE_CONFIG / config, node))
         except (ConfigError, FileNotFoundError):
             values = {}  # no section for this node: its declared defaults apply
     values.update(params)

@@ -18,6 +18,7 @@ from geometry_msgs.msg import Pose2D
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from rclpy.task import Future
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -83,7 +84,7 @@ class RosRobotApi(RobotApi):
         self.motion_timeout = motion_timeout
         self.pose_timeout = pose_timeout
         self._lock = threading.Lock()
-        self._goals: set[Any] = set()
+        self._goals: dict[int, Any] = {}
         self._pose: Pose | None = None
         self._pose_time = -math.inf
         self._gripper: GripperState | None = None
@@ -99,7 +100,8 @@ class RosRobotApi(RobotApi):
         self._stop_pub = node.create_publisher(String, f'{ns}/stop_request', 10)
         self._say_pub = node.create_publisher(String, '/say', 10)
         node.create_subscription(Pose2D, f'{ns}/pose', self._on_pose, 10, callback_group=group)
-        node.create_subscription(GripperState, gripper_state_topic, self._on_gripper, 10,
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        node.create_subscription(GripperState, gripper_state_topic, self._on_gripper, latched,
                                  callback_group=group)
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -151,7 +153,7 @@ class RosRobotApi(RobotApi):
         if not handle.accepted:
             raise RobotNotReadyError(f'{what} goal was not accepted')
         with self._lock:
-            self._goals.add(handle)
+            self._goals[id(handle)] = handle
         try:
             response = self._wait(handle.get_result_async(), self.motion_timeout, what)
         except (RobotNotReadyError, KeyboardInterrupt):
@@ -159,7 +161,7 @@ class RosRobotApi(RobotApi):
             raise
         finally:
             with self._lock:
-                self._goals.discard(handle)
+                self._goals.pop(id(handle), None)
         return response.result
 
     def _pose_or_nan(self) -> Pose:
@@ -318,7 +320,7 @@ class RosRobotApi(RobotApi):
 
     def _cancel_goals(self) -> None:
         with self._lock:
-            goals = list(self._goals)
+            goals = list(self._goals.values())
         for handle in goals:
             handle.cancel_goal_async()
 

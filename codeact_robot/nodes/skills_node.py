@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -31,14 +32,21 @@ from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, LaserScan
 from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool, Trigger
 
 from codeact_robot.api.errors import InvalidArgumentError
 from codeact_robot.api.types import Pose
-from codeact_robot.nav.geometry import Pose2, compose, densify, to_parent, yaw_from_quaternion
+from codeact_robot.nav.geometry import (
+    Pose2,
+    compose,
+    densify,
+    to_parent,
+    wrap_angle,
+    yaw_from_quaternion,
+)
 from codeact_robot.nav.grid import OccupancyGrid, rectangle
 from codeact_robot.nav.planner import GridPlanner, Plan
 from codeact_robot.safety import layer as events
@@ -84,6 +92,10 @@ class _Motion:
     distance_remaining: float = math.inf
     angle_remaining: float = 0.0
     phase: str = 'starting'
+
+
+def _stamp_seconds(stamp: Any) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
 
 
 class SkillsNode(Node):
@@ -136,6 +148,10 @@ class SkillsNode(Node):
         self._odom_stamp: float | None = None
         self._scan_stamp: float | None = None
         self._scan_base = np.zeros((0, 2))
+        self._scan_map = np.zeros((0, 2))
+        self._odom_history: deque[tuple[float, Pose2]] = deque(maxlen=200)
+        # Only nearby returns enter the planning overlay: far ones carry most pose error.
+        self._overlay_range = 3.5
         self._overlay: deque[tuple[float, np.ndarray]] = deque()
         self._last_overlay = -math.inf
         self._blocked: dict[str, float] = {}
@@ -146,6 +162,8 @@ class SkillsNode(Node):
         self._depth: np.ndarray | None = None
         self._k: np.ndarray | None = None
         self._frame_pose: Pose | None = None
+        self._rgb_stamp = -math.inf
+        self._depth_stamp = -math.inf
         self._active: _Motion | None = None
         self._zero_cycles = 0
         self._skill = 'idle'
@@ -194,7 +212,7 @@ class SkillsNode(Node):
         declare('default_speed', 0.35, 'Cruise speed when a goal gives none (m/s).', 0.05, 2.0)
         declare('contact_speed', 0.1, 'Largest speed of grasp contact approaches (m/s).',
                 0.01, 0.3)
-        declare('goal_tolerance', 0.08, 'Distance at which a goal position is reached (m).',
+        declare('goal_tolerance', 0.05, 'Distance at which a goal position is reached (m).',
                 0.02, 0.5)
         declare('yaw_tolerance', 0.05, 'Heading error at which a goal heading is reached (rad).',
                 0.01, 0.5)
@@ -245,14 +263,11 @@ class SkillsNode(Node):
                                  callback_group=io)
         self.create_subscription(LaserScan, p('scan_topic').value, self._on_scan,
                                  qos_profile_sensor_data, callback_group=io)
-        self.create_subscription(Image, p('image_topic').value, self._on_image,
-                                 qos_profile_sensor_data, callback_group=io)
-        self.create_subscription(Image, p('depth_topic').value, self._on_depth,
-                                 qos_profile_sensor_data, callback_group=io)
-        self.create_subscription(CameraInfo, p('camera_info_topic').value, self._on_info,
-                                 qos_profile_sensor_data, callback_group=io)
+        self._camera_subs: list[Any] = []
+        self._camera_used = -math.inf
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.create_subscription(GripperState, p('gripper_state_topic').value, self._on_gripper,
-                                 10, callback_group=io)
+                                 latched, callback_group=io)
         self.create_subscription(Bool, p('estop_topic').value, self._on_estop,
                                  QoSProfile(depth=10), callback_group=io)
         self.create_subscription(String, '/skills/stop_request', self._on_stop_request, 10,
@@ -278,6 +293,7 @@ class SkillsNode(Node):
                                           callback_group=io)
         self.create_timer(self._period, self._tick, callback_group=self._control_group)
         self.create_timer(1.0, self._publish_diagnostics, callback_group=io)
+        self.create_timer(1.0, self._camera_idle_check, callback_group=io)
 
     def _make_manipulation(self) -> None:
         # Perception and grasp come from the perception engineer's ROS-free skills.
@@ -316,6 +332,7 @@ class SkillsNode(Node):
         self._odom_pose = (msg.pose.pose.position.x, msg.pose.pose.position.y,
                            yaw_from_quaternion(q.x, q.y, q.z, q.w))
         self._odom_stamp = self._now()
+        self._odom_history.append((_stamp_seconds(msg.header.stamp), self._odom_pose))
         pose = self.map_pose()
         if pose is not None:
             self._pose_pub.publish(Pose2D(x=pose[0], y=pose[1], theta=pose[2]))
@@ -330,13 +347,33 @@ class SkillsNode(Node):
         foot = self._body()
         pts = pts[~foot.inside(pts, 0.03)]
         now = self._now()
-        self._scan_base = pts
-        self._scan_stamp = now
-        pose = self.map_pose()
-        if pose is not None and now - self._last_overlay >= 0.25:
-            self._last_overlay = now
-            with self._lock:
-                self._overlay.append((now, self._to_map(pose, pts)))
+        odom = self._odom_at(_stamp_seconds(msg.header.stamp))
+        # Transform with the pose at the scan's own time: with the latest pose instead, a turning
+        # robot would smear walls into phantom obstacles across the aisles.
+        scan_map = self._to_map(compose(self._initial, odom), pts) if odom else np.zeros((0, 2))
+        with self._lock:
+            self._scan_base = pts
+            self._scan_map = scan_map
+            self._scan_stamp = now
+            if odom is not None and now - self._last_overlay >= 0.25:
+                self._last_overlay = now
+                far = np.linalg.norm(pts, axis=1) > self._overlay_range
+                self._overlay.append((now, scan_map[~far]))
+
+    def _odom_at(self, t: float) -> Pose2 | None:
+        """Return the odom pose at stamp ``t``, interpolated in the recent odom history."""
+        history = list(self._odom_history)
+        if not history:
+            return None
+        if t <= history[0][0]:
+            return history[0][1]
+        for (t0, p0), (t1, p1) in zip(history, history[1:], strict=False):
+            if t0 <= t <= t1:
+                f = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
+                dth = wrap_angle(p1[2] - p0[2])
+                return (p0[0] + f * (p1[0] - p0[0]), p0[1] + f * (p1[1] - p0[1]),
+                        wrap_angle(p0[2] + f * dth))
+        return history[-1][1]
 
     def _body(self) -> Footprint:
         return self._footprint.extended(self._box_size + 0.02) if self._holding \
@@ -357,11 +394,13 @@ class SkillsNode(Node):
         with self._lock:
             self._rgb = img.copy()
             self._frame_pose = Pose(*pose) if pose is not None else None
+            self._rgb_stamp = self._now()
 
     def _on_depth(self, msg: Image) -> None:
         data = np.frombuffer(msg.data, dtype=np.float32).reshape(msg.height, msg.step // 4)
         with self._lock:
             self._depth = data[:, :msg.width].copy()
+            self._depth_stamp = self._now()
 
     def _on_info(self, msg: CameraInfo) -> None:
         self._k = np.asarray(msg.k, dtype=float).reshape(3, 3)
@@ -371,13 +410,46 @@ class SkillsNode(Node):
         self._suction_on = bool(msg.suction_on)
         self._gripper_stamp = self._now()
 
-    def latest_rgbd(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, Pose] | None:
-        """Return the newest (rgb, depth, K, map pose), or None before the first frame."""
+    def latest_rgbd(self, timeout: float = 5.0
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Pose] | None:
+        """Return a camera frame taken after this call: (rgb, depth, K, map pose), or None.
+
+        The camera topics are subscribed only while perception is in use (a simulator renders
+        only for subscribers), so the first call after a pause waits for the stream to start.
+        """
+        asked = self._now()
+        self._camera_on()
+        wall_deadline = time.monotonic() + timeout
+        while time.monotonic() < wall_deadline:
+            with self._lock:
+                fresh = (self._rgb_stamp >= asked and self._depth_stamp >= asked
+                         and self._k is not None and self._frame_pose is not None)
+                if fresh:
+                    return self._rgb, self._depth, self._k, self._frame_pose  # type: ignore
+            time.sleep(0.02)
+        return None
+
+    def _camera_on(self) -> None:
+        p = self.get_parameter
         with self._lock:
-            if self._rgb is None or self._depth is None or self._k is None \
-                    or self._frame_pose is None:
-                return None
-            return self._rgb, self._depth, self._k, self._frame_pose
+            self._camera_used = time.monotonic()
+            if self._camera_subs:
+                return
+            for kind, topic, cb in ((Image, p('image_topic').value, self._on_image),
+                                    (Image, p('depth_topic').value, self._on_depth),
+                                    (CameraInfo, p('camera_info_topic').value, self._on_info)):
+                self._camera_subs.append(self.create_subscription(
+                    kind, topic, cb, qos_profile_sensor_data, callback_group=self._io))
+            self._rgb_stamp = self._depth_stamp = -math.inf
+
+    def _camera_idle_check(self) -> None:
+        # Unsubscribe when perception is idle: rendering costs the simulator a lot of CPU.
+        with self._lock:
+            if self._camera_subs and time.monotonic() - self._camera_used > 10.0 \
+                    and self._skill != 'grasp':
+                for sub in self._camera_subs:
+                    self.destroy_subscription(sub)
+                self._camera_subs = []
 
     # -- stop, e-stop -------------------------------------------------------------------------
 
@@ -439,7 +511,7 @@ class SkillsNode(Node):
             if pose is None:
                 step_cmd: tuple[float, float] | None = (0.0, 0.0)
             else:
-                step = active.task.step(now, pose, self._to_map(pose, self._scan_base))
+                step = active.task.step(now, pose, self._scan_map)
                 active.distance_remaining = step.distance_remaining
                 active.angle_remaining = step.angle_remaining
                 active.phase = step.phase
@@ -544,7 +616,7 @@ class SkillsNode(Node):
         for pts in scans:
             self._grid.mark_points(mask, pts)
         # Returns from the static map are already in it; keep only what the map lacks.
-        near_static = self._grid.inflate(self._grid.occupied, 2.5 * self._grid.resolution)
+        near_static = self._grid.inflate(self._grid.occupied, 0.2)
         return mask & ~near_static
 
     def remembered_blocked(self, now: float) -> list[str]:

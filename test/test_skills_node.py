@@ -1,0 +1,326 @@
+"""The skills node against the real embedded simulator: real rclpy over DDS, real MuJoCo.
+
+One simulator stack per module (starting one takes about a second). An observer node records
+every /cmd_vel message, the ground-truth speed, /safety/events and /diagnostics, so tests can
+assert what was (never) published. The speed limit is checked against ground truth at teardown.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import Twist
+from rclpy.action import ActionClient
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from codeact_robot.api.errors import EStopActiveError, InvalidArgumentError, SafetyStopError
+from codeact_robot.bringup import RobotStack, start_embedded
+from codeact_robot.nodes.runner import wait_for
+from codeact_robot_interfaces.action import Drive, MoveTo
+from codeact_robot_interfaces.msg import GroundTruth, SafetyEvent
+
+pytestmark = pytest.mark.ros
+
+SPEED_LIMIT = 0.5
+
+
+class Observer:
+    """Record what the robot stack publishes (test side only; it may read ground truth)."""
+
+    def __init__(self, stack: RobotStack) -> None:
+        self.node = stack.runner.add(Node('test_observer', context=stack.runner.context))
+        self.lock = threading.Lock()
+        self.cmds: list[tuple[float, float, float]] = []
+        self.events: list[SafetyEvent] = []
+        self.diagnostics: list[DiagnosticArray] = []
+        self.truth: GroundTruth | None = None
+        self.max_speed = 0.0
+        self._last: tuple[float, float, float] | None = None
+        n = self.node
+        n.create_subscription(Twist, '/cmd_vel', self._on_cmd, 100)
+        n.create_subscription(SafetyEvent, '/safety/events', self.events.append, 100)
+        n.create_subscription(DiagnosticArray, '/diagnostics', self.diagnostics.append, 10)
+        n.create_subscription(GroundTruth, '/sim/ground_truth', self._on_truth, 50)
+        self.estop_pub = n.create_publisher(Bool, '/estop', 10)
+        self.estop_reset = n.create_client(Trigger, '/estop/reset')
+        self.drive = ActionClient(n, Drive, '/skills/drive')
+        self.move_to = ActionClient(n, MoveTo, '/skills/move_to')
+        wait_for(lambda: self.truth is not None, 10.0, 'ground truth')
+
+    def _on_cmd(self, msg: Twist) -> None:
+        with self.lock:
+            self.cmds.append((time.monotonic(), msg.linear.x, msg.angular.z))
+
+    def _on_truth(self, msg: GroundTruth) -> None:
+        t = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        if self._last is not None and t - self._last[0] > 1e-6:
+            speed = math.dist((msg.robot.x, msg.robot.y), self._last[1:]) / (t - self._last[0])
+            self.max_speed = max(self.max_speed, speed)
+        self._last = (t, msg.robot.x, msg.robot.y)
+        self.truth = msg
+
+    def robot(self) -> tuple[float, float, float]:
+        """Return the true robot pose."""
+        r = self.truth.robot
+        return r.x, r.y, r.theta
+
+    def object_xy(self, name: str) -> tuple[float, float]:
+        """Return the true position of a box or obstacle."""
+        msg = self.truth
+        p = msg.poses[list(msg.names).index(name)].position
+        return p.x, p.y
+
+    def cmds_since(self, t: float) -> list[tuple[float, float, float]]:
+        """Return the /cmd_vel messages received after monotonic time t."""
+        with self.lock:
+            return [c for c in self.cmds if c[0] >= t]
+
+    def events_since(self, n: int) -> list[SafetyEvent]:
+        """Return the safety events after the first n."""
+        return list(self.events[n:])
+
+    def send_raw(self, client: ActionClient, goal: object, timeout: float = 20.0) -> object:
+        """Send an action goal directly (bypassing the API facade); return its result."""
+        assert client.wait_for_server(timeout_sec=10.0)
+        done = threading.Event()
+        fut = client.send_goal_async(goal)
+        fut.add_done_callback(lambda _f: done.set())
+        assert done.wait(timeout)
+        handle = fut.result()
+        assert handle.accepted
+        done.clear()
+        res = handle.get_result_async()
+        res.add_done_callback(lambda _f: done.set())
+        assert done.wait(timeout)
+        return res.result().result
+
+
+@pytest.fixture(scope='module')
+def stack():
+    s = start_embedded(scenario='default', real_time_factor=1.0,
+                       sim_params={'enable_camera': False})
+    obs = Observer(s)
+    s.extra['observer'] = obs
+    yield s
+    s.close()
+    print(f'max ground-truth speed in test_skills_node: {obs.max_speed:.3f} m/s')
+    assert obs.max_speed <= SPEED_LIMIT * 1.05
+
+
+@pytest.fixture
+def obs(stack) -> Observer:
+    return stack.extra['observer']
+
+
+def _in_background(fn, *args):
+    box: dict[str, object] = {}
+
+    def run():
+        try:
+            box['result'] = fn(*args)
+        except Exception as e:  # handed to the test thread, which re-raises or asserts on it
+            box['error'] = e
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, box
+
+
+FUZZ = [math.nan, math.inf, -math.inf, 1e308, -1e308, '0.5', None, [1.0], True]
+
+
+def test_fuzzed_api_arguments_are_rejected_and_no_velocity_is_published(stack, obs):
+    api = stack.api
+    wait_for(lambda: not obs.cmds_since(time.monotonic() - 0.3), 5.0, 'the robot at rest')
+    t0 = time.monotonic()
+    calls = []
+    for bad in FUZZ:
+        calls += [lambda b=bad: api.move(b), lambda b=bad: api.turn(b),
+                  lambda b=bad: api.move_to(b, 4.0), lambda b=bad: api.move_to(3.0, b),
+                  lambda b=bad: api.move(0.5, speed=b) if b is not None else api.move('x'),
+                  lambda b=bad: api.wait(b), lambda b=bad: api.plan_route(b, 1.0)]
+    calls += [lambda: api.wait(-1.0), lambda: api.go_to(3), lambda: api.move_to(2.0, 4.0,
+                                                                             avoid=['aisle 9']),
+              lambda: api.move_to(2.0, 4.0, speed=5.0), lambda: api.move(50.0),
+              lambda: api.turn(100.0), lambda: api.say(12)]
+    for call in calls:
+        with pytest.raises(InvalidArgumentError) as err:
+            call()
+        assert len(str(err.value)) > 10
+    assert all(v == 0.0 and w == 0.0 for _, v, w in obs.cmds_since(t0))
+
+
+def test_fuzzed_raw_goals_are_rejected_by_the_skills_node_itself(stack, obs):
+    # Bypass the facade: the skills node is the one place that enforces limits.
+    t0 = time.monotonic()
+    n_events = len(obs.events)
+    goals = [(obs.drive, Drive.Goal(distance=math.nan)),
+             (obs.drive, Drive.Goal(distance=1e308)),
+             (obs.drive, Drive.Goal(distance=0.5, speed=-1.0)),
+             (obs.drive, Drive.Goal(distance=0.5, speed=3.0)),
+             (obs.drive, Drive.Goal(angle=math.inf)),
+             (obs.move_to, MoveTo.Goal(x=math.nan, y=1.0)),
+             (obs.move_to, MoveTo.Goal(x=2.0, y=-math.inf)),
+             (obs.move_to, MoveTo.Goal(x=2.0, y=4.0, speed=0.9)),
+             (obs.move_to, MoveTo.Goal(x=2.0, y=4.0, theta=math.nan, use_theta=True)),
+             (obs.move_to, MoveTo.Goal(x=2.0, y=4.0, avoid=['aisle 7']))]
+    for client, goal in goals:
+        result = obs.send_raw(client, goal)
+        assert result.status == type(result).INVALID, result.message
+        assert result.message
+    assert all(v == 0.0 and w == 0.0 for _, v, w in obs.cmds_since(t0))
+    kinds = [e.kind for e in obs.events_since(n_events)]
+    assert kinds.count('rejected_argument') == len(goals)
+
+
+def test_routes_leaving_the_geofence_or_entering_keep_out_are_refused(stack, obs):
+    api = stack.api
+    t0 = time.monotonic()
+    with pytest.raises(SafetyStopError, match='geofence'):
+        api.move_to(20.0, 4.0)
+    with pytest.raises(SafetyStopError, match='battery storage'):
+        api.move_to(0.8, 0.5)
+    # Backing up 2 m from x = 1.2 would leave the warehouse through the west wall.
+    with pytest.raises(SafetyStopError, match='geofence'):
+        api.move(-2.0)
+    assert all(v == 0.0 and w == 0.0 for _, v, w in obs.cmds_since(t0))
+    route = api.plan_route(1.2, 0.5)
+    assert not route.ok
+
+
+def test_short_drive_turn_and_planned_route_arrive(stack, obs):
+    api = stack.api
+    x0, y0, th0 = obs.robot()
+    result = api.move(0.4)
+    assert result.arrived, result.message
+    x1, y1, _ = obs.robot()
+    assert math.dist((x0, y0), (x1, y1)) == pytest.approx(0.4, abs=0.05)
+    assert api.turn(math.pi / 2).arrived
+    assert math.remainder(obs.robot()[2] - th0 - math.pi / 2, 2 * math.pi) == pytest.approx(
+        0.0, abs=0.06)
+    route = api.plan_route(2.5, 4.0)
+    assert route.ok and route.length > 0.5
+    result = api.move_to(2.5, 4.0, theta=0.0)
+    assert result.arrived, result.message
+    x, y, th = obs.robot()
+    assert math.dist((x, y), (2.5, 4.0)) < 0.15
+    assert abs(math.remainder(th, 2 * math.pi)) < 0.1
+    pose = api.get_pose()
+    assert math.dist((pose.x, pose.y), (x, y)) < 0.1  # odometry-based map pose tracks truth
+
+
+def test_stop_request_zeroes_velocity_and_ends_the_goal(stack, obs):
+    api = stack.api
+    thread, box = _in_background(api.move_to, 2.5, 6.1)
+    wait_for(lambda: any(abs(v) > 0.05 for _, v, _w in obs.cmds_since(time.monotonic() - 0.2)),
+             15.0, 'the robot moving')
+    n_events = len(obs.events)
+    t_stop = time.monotonic()
+    api.emergency_stop('test: watchdog stop')
+    thread.join(10.0)
+    assert not thread.is_alive()
+    result = box['result']
+    assert result.status in ('safety_stop', 'canceled'), result
+    after = obs.cmds_since(t_stop)
+    assert after, 'a zero command must follow the stop request'
+    # The first command published after the request is zero, and so is everything after it.
+    assert all(v == 0.0 and w == 0.0 for _, v, w in after)
+    wait_for(lambda: any(e.kind == 'stop_request' for e in obs.events_since(n_events)), 5.0,
+             'the stop_request safety event')
+
+
+def test_estop_latches_until_a_person_resets_it(stack, obs):
+    api = stack.api
+    n_events = len(obs.events)
+    obs.estop_pub.publish(Bool(data=True))
+    wait_for(lambda: any(e.kind == 'estop' for e in obs.events_since(n_events)), 5.0,
+             'the estop event')
+    t0 = time.monotonic()
+    with pytest.raises(EStopActiveError):
+        api.move(0.3)
+    # Releasing the button does not restart anything.
+    obs.estop_pub.publish(Bool(data=False))
+    time.sleep(0.3)
+    with pytest.raises(EStopActiveError):
+        api.turn(0.5)
+    assert all(v == 0.0 and w == 0.0 for _, v, w in obs.cmds_since(t0))
+    wait_for(lambda: any(s.level == DiagnosticStatus.ERROR
+                         for d in obs.diagnostics[-3:] for s in d.status), 5.0,
+             'an ERROR diagnostic while latched')
+    assert obs.estop_reset.wait_for_service(timeout_sec=5.0)
+    done = threading.Event()
+    fut = obs.estop_reset.call_async(Trigger.Request())
+    fut.add_done_callback(lambda _f: done.set())
+    assert done.wait(5.0) and fut.result().success
+    assert api.turn(0.3).arrived
+
+
+def test_estop_during_motion_stops_the_robot(stack, obs):
+    api = stack.api
+    thread, box = _in_background(api.move_to, 2.5, 4.0)
+    wait_for(lambda: any(abs(v) > 0.05 or abs(w) > 0.05
+                         for _, v, w in obs.cmds_since(time.monotonic() - 0.2)),
+             15.0, 'the robot moving')
+    t0 = time.monotonic()
+    obs.estop_pub.publish(Bool(data=True))
+    thread.join(10.0)
+    assert isinstance(box.get('error'), EStopActiveError), box
+    assert obs.cmds_since(t0) and all(v == 0.0 and w == 0.0 for _, v, w in obs.cmds_since(
+        t0 + 0.2))
+    done = threading.Event()
+    fut = obs.estop_reset.call_async(Trigger.Request())
+    fut.add_done_callback(lambda _f: done.set())
+    assert done.wait(5.0) and fut.result().success
+
+
+def test_stale_odometry_stops_the_robot(stack, obs):
+    api = stack.api
+    sim = stack.sim
+    n_events = len(obs.events)
+    thread, box = _in_background(api.move, 1.5)
+    wait_for(lambda: any(abs(v) > 0.05 for _, v, _w in obs.cmds_since(time.monotonic() - 0.2)),
+             15.0, 'the robot moving')
+    # The simulator publishes odometry once per second from now on: 1 s > 0.5 s stale limit.
+    sim.set_parameters([Parameter('odom_rate', value=1.0)])
+    try:
+        thread.join(20.0)
+        assert not thread.is_alive()
+        result = box['result']
+        assert result.status == 'safety_stop' and 'stale' in result.message, result
+        kinds = [e.kind for e in obs.events_since(n_events)]
+        assert 'stale_odom' in kinds
+    finally:
+        sim.set_parameters([Parameter('odom_rate', value=50.0)])
+    t0 = time.monotonic()
+    time.sleep(0.5)
+    assert all(v == 0.0 and w == 0.0 for _, v, w in obs.cmds_since(t0))
+
+
+def test_safety_limit_parameters_are_validated(stack):
+    skills = stack.skills
+    bad = skills.set_parameters([Parameter('max_linear_speed', value=5.0)])
+    assert not bad[0].successful
+    bad = skills.set_parameters([Parameter('min_obstacle_distance', value=-1.0)])
+    assert not bad[0].successful
+    ok = skills.set_parameters([Parameter('max_linear_speed', value=0.4)])
+    assert ok[0].successful
+    try:
+        with pytest.raises(InvalidArgumentError, match='0.4'):
+            stack.api.move(0.3, speed=0.45)
+    finally:
+        skills.set_parameters([Parameter('max_linear_speed', value=0.5)])
+    descriptor = skills.describe_parameter('max_linear_speed')
+    assert descriptor.description and descriptor.floating_point_range[0].to_value == 2.0
+
+
+def test_diagnostics_are_published(stack, obs):
+    wait_for(lambda: len(obs.diagnostics) >= 2, 5.0, 'two diagnostics messages')
+    status = obs.diagnostics[-1].status[0]
+    keys = {kv.key for kv in status.values}
+    assert {'estop', 'max_linear_speed', 'skill'} <= keys
