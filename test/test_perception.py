@@ -31,7 +31,7 @@ ARUCO = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
 
 COLORS = {
     'red': (200, 30, 30), 'orange': (230, 120, 20), 'yellow': (220, 210, 30),
-    'green': (40, 170, 60), 'blue': (40, 70, 200), 'purple': (130, 50, 170),
+    'green': (40, 170, 60), 'blue': (40, 70, 200), 'purple': (140, 40, 180),
 }
 
 
@@ -261,6 +261,24 @@ def test_box_centre_from_front_face_when_the_top_is_visible_too():
     assert abs(obs[0].face_distance - expected_face) < 0.04
 
 
+def test_floor_markings_are_not_boxes():
+    pose = Pose(0.0, 0.0, 0.0)
+    marking = Face((1.6, -0.4, 0.001), 0.0, 0.3, 0.3, COLORS['red'], horizontal=True)
+    rgb, depth = render([marking, *solid_box(1.2, 0.4, 'red', pose)], pose)
+    assert len(find_blobs(rgb)) == 2
+    found = BoxDetector(MOUNT).detect(rgb, depth, K, pose)
+    assert len(found) == 1 and abs(found[0].y - 0.4) < 0.05
+
+
+def test_dull_colours_like_the_shelf_racks_are_ignored():
+    pose = Pose(0.0, 0.0, 0.0)
+    rack_blue = (51, 89, 153)  # the warehouse racks: blue hue, saturation 0.67
+    rgb, depth = render([Face((2.0, 0.0, 0.6), math.pi, 3.0, 1.2, rack_blue),
+                         *solid_box(1.5, 0.0, 'blue', pose, bottom=0.08)], pose)
+    found = BoxDetector(MOUNT).detect(rgb, depth, K, pose)
+    assert [d.color for d in found] == ['blue']
+
+
 def test_large_coloured_objects_are_not_boxes():
     pose = Pose(0.0, 0.0, 0.0)
     pallet = Face((2.5, 0.0, 0.45), math.pi, 1.0, 0.9, COLORS['orange'])
@@ -323,3 +341,12 @@ def test_warehouse_textured_boxes_are_found_near_and_far(distance):
     assert math.hypot(found['red'].position[0] - distance, found['red'].position[1]) < 0.06
     if distance <= 2.0:
         assert found['red'].marker_id == 1 and found['purple'].marker_id == 6
+
+
+def test_marker_on_a_shaded_side_face_joins_the_box_beside_it():
+    pose = Pose(0.0, 0.0, 0.0)
+    front = Face((1.5, 0.0, 0.15), math.pi, 0.3, 0.3, COLORS['green'])
+    side = Face((1.5, -0.3, 0.15), math.pi, 0.3, 0.3, (90, 90, 90), marker_id=9)
+    rgb, depth = render([front, side], pose)
+    found = BoxDetector(MOUNT).detect(rgb, depth, K, pose)
+    assert [(d.label, d.marker_id) for d in found] == [('green box', 9)]

@@ -41,6 +41,8 @@ class PerceptionConfig:
     face_slab: float = 0.04
     # Coloured blobs wider or taller than this (m) are not boxes (pallets, forklifts, people).
     max_box_extent: float = 0.45
+    # Coloured blobs lower than this (m) are floor markings (drop zone, keep-out), not boxes.
+    min_top_height: float = 0.04
     # Printed marker side (m); enables a marker-pose fallback when depth is missing.
     marker_side: float | None = None
     colors: tuple[ColorRange, ...] = field(default=DEFAULT_COLORS)
@@ -119,10 +121,11 @@ class BoxDetector:
                                        pose)
             if obs is not None:
                 observations.append(obs)
-        claimed = {id(m) for m in owner.values()}
+        claimed = {m.marker_id for m in owner.values()}
         for marker in markers:
-            if id(marker) in claimed:
+            if marker.marker_id in claimed:
                 continue
+            claimed.add(marker.marker_id)
             mask = np.zeros(depth.shape[:2], dtype=np.uint8)
             cv2.fillConvexPoly(mask, marker.corners.astype(np.int32), 1)
             obs = self._observe_region(mask > 0, '', marker, None, depth, k_matrix, pose)
@@ -138,8 +141,15 @@ class BoxDetector:
 
     @staticmethod
     def _assign_markers(blobs: list[Blob], markers: list[Marker]) -> dict[int, Marker]:
-        """Give each blob the largest marker whose centre lies inside it."""
+        """Map blob index -> the marker printed on it.
+
+        A marker whose centre lies inside a blob belongs to it (the largest one if several).
+        Then a marker beside a blob that has none (a box's shaded side face, outside the
+        segmented front) joins that blob. Markers repeating an id already given to a blob are
+        other faces of the same cube and are dropped by the caller.
+        """
         owner: dict[int, Marker] = {}
+        loose: list[Marker] = []
         for marker in markers:
             u, v = (int(round(c)) for c in marker.center)
             for index, blob in enumerate(blobs):
@@ -148,6 +158,21 @@ class BoxDetector:
                     best = owner.get(index)
                     if best is None or marker.side_px > best.side_px:
                         owner[index] = marker
+                    break
+            else:
+                loose.append(marker)
+        owned_ids = {m.marker_id for m in owner.values()}
+        for marker in sorted(loose, key=lambda m: -m.side_px):
+            if marker.marker_id in owned_ids:
+                continue
+            u, v = marker.center
+            for index, blob in enumerate(blobs):
+                x, y, w, h = blob.bbox
+                grow_x, grow_y = max(w, marker.side_px) / 2, max(h, marker.side_px) / 2
+                if (index not in owner and x - grow_x <= u <= x + w + grow_x
+                        and y - grow_y <= v <= y + h + grow_y):
+                    owner[index] = marker
+                    owned_ids.add(marker.marker_id)
                     break
         return owner
 
@@ -166,7 +191,8 @@ class BoxDetector:
         if valid_fraction >= cfg.min_valid_depth_fraction:
             points = optical_to_base(backproject(us[valid], vs[valid], z[valid], k_matrix),
                                      self.mount)
-            if color and self._too_large(points):
+            if color and (self._too_large(points)
+                          or np.percentile(points[:, 2], 90) < cfg.min_top_height):
                 return None
             face_base = self._near_face(points)
         elif marker is not None and cfg.marker_side:

@@ -14,12 +14,13 @@ class ColorRange:
 
     name: str
     hues: tuple[tuple[int, int], ...]
-    min_saturation: int = 110
-    min_value: int = 60
+    min_saturation: int = 185
+    min_value: int = 50
 
 
-# Hue intervals tuned on MuJoCo renders of the warehouse boxes and on plain cv2 renders; grey,
-# white and black (floor, shelves, marker cells) fall below the saturation threshold.
+# Hue intervals tuned on MuJoCo renders of the warehouse boxes and on plain cv2 renders. The box
+# paints are saturated (S > 0.75); grey, white and black (floor, marker cells) and the duller
+# furniture (blue racks S 0.67, station, dock, pallets, people) fall below the threshold.
 DEFAULT_COLORS: tuple[ColorRange, ...] = (
     ColorRange('red', ((0, 6), (171, 179))),
     ColorRange('orange', ((7, 19),)),

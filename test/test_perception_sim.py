@@ -1,0 +1,93 @@
+"""Perception on real MuJoCo renders of the warehouse, checked against the simulator's truth.
+
+The detector gets what the skills node gets: the camera image, the depth image, the intrinsics
+and the odometry pose turned into the map frame with the start pose. Ground truth is only read
+to check the answers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from codeact_robot.api.types import Pose
+from codeact_robot.perception import intrinsics
+from codeact_robot.sim import WarehouseSim
+from codeact_robot.skills.perceive import PerceptionSkill, RgbdFrame
+from codeact_robot.world import Scenario, load_world
+
+
+@pytest.fixture(scope='module')
+def world():
+    return load_world()
+
+
+def odom_to_map(start: Pose, x: float, y: float, theta: float) -> Pose:
+    """Compose the start pose with an odometry pose, as the skills node does."""
+    c, s = math.cos(start.theta), math.sin(start.theta)
+    return Pose(start.x + c * x - s * y, start.y + s * x + c * y, start.theta + theta)
+
+
+def frame_from(sim: WarehouseSim, start: Pose) -> RgbdFrame:
+    rgb, depth = sim.render_rgbd()
+    odom = sim.odometry()
+    return RgbdFrame(rgb, depth, intrinsics(*sim.camera_intrinsics()),
+                     odom_to_map(start, odom.x, odom.y, odom.theta))
+
+
+def sim_at_place(world, name: str) -> tuple[WarehouseSim, Pose]:
+    place = world.places[name]
+    sim = WarehouseSim(world, Scenario('perception', '', 0, start=(place.x, place.y, place.theta)))
+    sim.step_for(0.1)
+    return sim, Pose(place.x, place.y, place.theta)
+
+
+def test_from_shelf_b_the_red_box_is_found_with_its_marker(world):
+    sim, start = sim_at_place(world, 'shelf B')
+    try:
+        detections = PerceptionSkill(world).detect(*frame_from(sim, start))
+        truth = sim.box_position('red box')
+    finally:
+        sim.close()
+    red = [d for d in detections if d.color == 'red']
+    assert len(red) == 1, detections
+    assert red[0].label == 'red box'
+    assert red[0].marker_id == world.box('red box').marker_id
+    error = math.hypot(red[0].x - truth[0], red[0].y - truth[1])
+    print(f'red box map error {error:.3f} m')
+    assert error < 0.15
+    assert red[0].confidence > 0.8
+    assert abs(red[0].bearing) < 0.1  # the shelf B place faces it
+
+
+def test_every_shelf_box_from_its_shelf_place_nearest_first(world):
+    skill = PerceptionSkill(world)
+    for shelf in ('shelf A', 'shelf C', 'shelf D'):
+        sim, start = sim_at_place(world, shelf)
+        try:
+            observations = skill.observe(frame_from(sim, start))
+            truth = {b.color: (sim.box_position(b.name), b.marker_id)
+                     for b in world.boxes if b.location == shelf}
+        finally:
+            sim.close()
+        found = {o.color: o for o in observations}
+        assert set(found) == set(truth), (shelf, observations)
+        for color, (position, marker_id) in truth.items():
+            assert found[color].marker_id == marker_id
+            assert math.hypot(found[color].position[0] - position[0],
+                              found[color].position[1] - position[1]) < 0.1
+        distances = [o.distance for o in observations]
+        assert distances == sorted(distances)
+
+
+def test_blocked_view_and_empty_floor_give_no_detections(world):
+    # From the start pose the camera sees the open floor and walls, no box.
+    sim, start = sim_at_place(world, 'start')
+    try:
+        frame = frame_from(sim, start)
+    finally:
+        sim.close()
+    assert np.isfinite(frame.depth).any()
+    assert PerceptionSkill(world).detect(*frame) == []
