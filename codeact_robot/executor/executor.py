@@ -30,6 +30,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -188,6 +189,13 @@ class _Child:
         self.ready = message
         self.start_seconds = time.monotonic() - self.started
         return message
+
+    def has_pending(self) -> bool:
+        """Return True if the child sent something while no call was running."""
+        if self.reader.buffered:
+            return True
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        return bool(readable)
 
     def send(self, message: dict[str, Any]) -> None:
         """Send one frame to the child (bounded)."""
@@ -392,8 +400,14 @@ class Executor:
                 duration=time.monotonic() - start)
         budget = min(timeout if timeout is not None else self.limits.call_timeout_s, left)
         child = self._current_child()
+        stale = child.has_pending()
+        if stale:
+            # Only a child that escaped the Python layer talks out of turn: replace it.
+            self._discard_child()
+            child = self._current_child()
         run_start = time.monotonic()
         state = _RunState(child, run_start + budget, budget, budget == left)
+        state.result.state_reset = stale
         try:
             child.send({'t': 'run', 'code': code,
                         'output_chars': self.limits.max_output_chars})

@@ -44,6 +44,11 @@ class FrameReader:
         self._buf = bytearray()
         self._max = max_frame
 
+    @property
+    def buffered(self) -> bool:
+        """Return True if received bytes wait to be parsed."""
+        return bool(self._buf)
+
     def _frame(self) -> dict[str, Any] | None:
         if len(self._buf) < HEADER.size:
             return None

@@ -1,0 +1,407 @@
+"""Security suite of the watchdog executor, by attack category, each with a positive control.
+
+Every attack must be denied (``rejected``, or an exception inside the sandbox) or killed
+(``timeout``/``killed``/``violation``); the host survives, nothing appears outside the sandbox,
+no process is left behind, and the robot is stopped whenever the child is killed. The first
+part runs with the full Python layer (what the model gets); the ``OS_ATTACKS`` part disables the
+Python layer (``python_layer=False``) to prove the OS layers hold on their own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from executor_doubles import RecordingRobotApiDouble
+
+from codeact_robot.executor import ExecStatus, ExecutionLimits, Executor
+
+SENTINEL = Path(tempfile.gettempdir()) / f'codeact_pwned_{os.getpid()}'
+SECRET_NAME = 'CODEACT_TEST_SECRET_TOKEN'
+KILLED = {'timeout', 'killed', 'violation', 'crashed'}
+DENIED = {'rejected', 'error'}
+LIMITS = ExecutionLimits(call_timeout_s=5.0, memory_mb=768, cpu_time_s=60, max_file_mb=4,
+                         max_open_files=32, max_output_chars=2000, warm_pool=True)
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    code: str
+    expect: frozenset[str]
+    control: str = 'print(isinstance(get_pose().x, float))'
+    control_out: str = 'True\n'
+    timeout: float = 1.0
+
+
+def attack(name: str, code: str, expect: set[str], control: str | None = None,
+           control_out: str | None = None, timeout: float = 1.0) -> Attack:
+    return Attack(name, code.replace('SENTINEL', repr(str(SENTINEL))), frozenset(expect),
+                  control or Attack.control, control_out or Attack.control_out, timeout)
+
+
+ATTACKS: dict[str, list[Attack]] = {
+    'forbidden_imports': [
+        attack('import_os', 'import os\nos.system("touch SENTINEL")', {'rejected'},
+               'import math\nprint(math.floor(1.5))', '1\n'),
+        attack('from_os_import', 'from os import system', {'rejected'},
+               'from math import floor\nprint(floor(2.5))', '2\n'),
+        attack('import_subprocess', 'import subprocess', {'rejected'}),
+        attack('import_importlib', 'import importlib', {'rejected'}),
+        attack('dunder_import', "__import__('os')", {'rejected'}),
+        attack('relative_import', 'from . import x', {'rejected'}),
+        attack('numpy_ctypeslib_module', 'import numpy.ctypeslib', {'error'},
+               'import numpy.linalg\nprint(numpy.linalg.norm([3, 4]))', '5.0\n'),
+        attack('from_numpy_ctypeslib', 'from numpy import ctypeslib', {'rejected'},
+               'from numpy import linalg\nprint(linalg.norm([6, 8]))', '10.0\n'),
+        attack('typing_sys', 'import typing\nprint(typing.sys)', {'error'},
+               'import typing\nprint(typing.Optional[int] is not None)', 'True\n'),
+        attack('random_private_os', 'import random\nrandom._os.system("id")', {'rejected'},
+               'import random\nrandom.seed(1)\nprint(random.randint(1, 1))', '1\n'),
+        attack('dataclasses_sys_getattr', "import dataclasses\ngetattr(dataclasses, 'sys')",
+               {'error'}),
+        attack('collections_abc_sys', 'import collections\nprint(collections.abc.sys)',
+               {'error'}, 'import collections\nprint(collections.Counter("aab")["a"])', '2\n'),
+        attack('statistics_sys', 'import statistics\nstatistics.sys.exit()', {'error'},
+               'import statistics\nprint(statistics.mean([1, 3]))', '2\n'),
+        attack('re_enum_module', 'import re\nprint(re.enum)', {'error'},
+               'import re\nprint(re.sub("a", "b", "aa"))', 'bb\n'),
+        attack('numpy_lib_npyio', 'import numpy as np\nprint(np.lib.npyio)', {'error'},
+               'import numpy as np\nprint(int(np.arange(4).sum()))', '6\n'),
+        attack('json_codecs_module', 'import json\nprint(json.codecs)', {'error'},
+               'import json\nprint(json.loads("[1]")[0])', '1\n'),
+    ],
+    'introspection': [
+        attack('subclasses', '().__class__.__bases__[0].__subclasses__()', {'rejected'},
+               'print(isinstance((), tuple))', 'True\n'),
+        attack('getattr_dunder', "getattr((), '__class__')", {'error'},
+               "print(getattr(get_pose(), 'theta') is not None)", 'True\n'),
+        attack('getattr_built_name', "getattr(get_pose, '__glo' + 'bals__')", {'error'}),
+        attack('api_function_globals', 'get_pose.__globals__', {'rejected'}),
+        attack('generator_frame', 'g = (i for i in [1])\nprint(g.gi_frame.f_globals)',
+               {'rejected'}, 'g = (i for i in [1, 2])\nprint(sum(g))', '3\n'),
+        attack('generator_frame_getattr', "g = (i for i in [1])\ngetattr(g, 'gi_frame')",
+               {'error'}),
+        attack('traceback_frame',
+               'try:\n    1 / 0\nexcept Exception as e:\n    e.__traceback__.tb_frame',
+               {'rejected'},
+               'try:\n    1 / 0\nexcept ZeroDivisionError as e:\n    print(e)',
+               'division by zero\n'),
+        attack('traceback_getattr',
+               "try:\n    1 / 0\nexcept Exception as e:\n    getattr(e, '__traceback__')",
+               {'error'}),
+        attack('format_attribute', "print('{0.__class__.__mro__}'.format(1))", {'rejected'},
+               "print('{:.2f}'.format(1.5))", '1.50\n'),
+        attack('format_on_variable', "fmt = '{0.__class__}'\nprint(fmt.format(1))",
+               {'rejected'}, "x = 2\nprint(f'{x:03d}')", '002\n'),
+        attack('format_via_getattr', "getattr('{0.__class__}', 'format')(1)", {'error'}),
+        attack('format_nested_spec', "print('{0:{1.__class__}}'.format(1, 2))", {'rejected'}),
+        attack('str_format_unbound', "list(map(str.format, ['{0.__class__}'], [1]))",
+               {'rejected'}),
+        attack('match_class_dunder',
+               'match get_pose:\n    case object(__globals__=g):\n        print(g)',
+               {'rejected'},
+               'match get_pose():\n    case p if p.x == 0.0:\n        print("origin")',
+               'origin\n'),
+        attack('mro', 'print(type(1).mro())', {'rejected'}),
+        attack('vars_dir_locals', 'print(vars(get_pose), dir(), locals(), globals())',
+               {'rejected'}),
+        attack('ndarray_ctypes', 'import numpy as np\nnp.zeros(1).ctypes', {'rejected'}),
+        attack('class_dict', 'class A:\n    pass\nprint(A.__dict__)', {'rejected'},
+               'class A:\n    x = 1\nprint(A().x)', '1\n'),
+        attack('record_private_fields', 'p = get_pose()\nprint(p._f)', {'rejected'}),
+        attack('module_proxy_private', "import math\ngetattr(math, '_m')", {'error'}),
+    ],
+    'builtins': [
+        attack('eval', "eval('1 + 1')", {'rejected'}, 'print(1 + 1)', '2\n'),
+        attack('exec', "exec('x = 1')", {'rejected'}),
+        attack('compile', "compile('1', 'a', 'eval')", {'rejected'}),
+        attack('open', "open('/etc/passwd').read()", {'rejected'}),
+        attack('builtins_name', "__builtins__['open']", {'rejected'}),
+        attack('alias_eval', 'e = eval', {'rejected'}),
+        attack('breakpoint_help_exit_input', 'breakpoint()\nhelp(1)\nexit()\ninput()',
+               {'rejected'}),
+        attack('print_self', 'print.__self__', {'rejected'}),
+        attack('print_self_getattr', "getattr(print, '__self__')", {'error'}),
+        attack('setattr_api', "setattr(get_pose, 'x', 1)", {'rejected'}),
+        attack('memoryview', "memoryview(b'abc')", {'rejected'}),
+        attack('raise_system_exit', 'raise SystemExit(3)', {'error'}),
+    ],
+    'api_tampering': [
+        attack('emergency_stop_not_exposed', "emergency_stop('pwned')", {'error'}),
+        attack('replace_api_function_code', 'get_pose.__code__ = None', {'rejected'}),
+        attack('module_attribute_write', 'import math\nmath.pi = 3', {'error'},
+               'import math\nprint(round(math.pi, 2))', '3.14\n'),
+        attack('record_write', 'p = get_pose()\np.x = 100.0', {'error'}),
+        attack('resource_limits', 'import resource', {'rejected'}),
+        attack('nan_argument', "move_to(float('nan'), 0.0)", {'error'},
+               'print(move_to(1.0, 0.0).arrived)', 'True\n'),
+        attack('non_plain_argument', 'class S(str):\n    pass\nsay(S("hi"))', {'error'},
+               "say('hi')\nprint('said')", 'said\n'),
+        attack('huge_argument_frame', "say('x' * 6_000_000)", {'violation'}),
+        attack('deep_argument', 'x = []\nfor _ in range(100):\n    x = [x]\nsay(str(1), x)',
+               {'error'}),
+    ],
+    'time_bombs': [
+        attack('del_method', 'class A:\n    def __del__(self):\n        pass', {'rejected'},
+               'class A:\n    def __repr__(self):\n        return "A!"\nprint(A())', 'A!\n'),
+        attack('reduce_method', 'class A:\n    def __reduce__(self):\n        return 1',
+               {'rejected'}),
+        attack('getattr_hook', 'class A:\n    def __getattr__(self, n):\n        return 1',
+               {'rejected'}),
+        attack('metaclass', 'class M(type):\n    pass\nclass A(metaclass=M):\n    pass',
+               {'rejected'}),
+        attack('str_bomb_in_exception',
+               'class E(Exception):\n    def __str__(self):\n        while True:\n'
+               '            pass\nraise E()', KILLED),
+        attack('repr_bomb_as_argument',
+               'class A:\n    def __repr__(self):\n        while True:\n            pass\n'
+               'say(A())', {'error'}),
+        attack('type_built_dunders', "A = type('A', (), {'__del__': print})\nsay(A())",
+               {'error'}),
+    ],
+    'files_and_secrets': [
+        attack('numpy_save', 'import numpy as np\nnp.save(SENTINEL, np.zeros(3))',
+               {'rejected'}),
+        attack('numpy_tofile', "import numpy as np\nnp.zeros(3).tofile(SENTINEL)",
+               {'rejected'}),
+        attack('numpy_save_getattr',
+               "import numpy as np\ngetattr(np, 'save')(SENTINEL, np.zeros(3))", {'error'}),
+        attack('numpy_loadtxt', "import numpy as np\nnp.loadtxt('/etc/passwd')", {'rejected'}),
+        attack('numpy_datasource', "import numpy as np\nnp.DataSource('/')", {'error'}),
+    ],
+    'network': [
+        attack('import_socket', 'import socket', {'rejected'}),
+        attack('import_urllib', 'import urllib.request', {'rejected'}),
+        attack('import_rclpy', 'import rclpy', {'rejected'}),
+        attack('import_http', 'import http.client', {'rejected'}),
+    ],
+    'resources': [
+        attack('infinite_loop', 'while True:\n    pass', {'timeout'},
+               'n = 0\nwhile n < 10:\n    n += 1\nprint(n)', '10\n'),
+        attack('huge_power', 'x = 10 ** 10 ** 9', {'timeout'}, 'print(2 ** 10)', '1024\n'),
+        attack('factorial', 'import math\nmath.factorial(10 ** 8)', {'timeout'}),
+        attack('regex_backtracking', "import re\nre.match(r'(a+)+$', 'a' * 40 + 'b')",
+               {'timeout'}, "import re\nprint(bool(re.match(r'(a+)+$', 'aaa')))", 'True\n'),
+        attack('memory_bomb_str', "x = 'a' * (10 ** 10)", {'error'},
+               "x = 'a' * 1000\nprint(len(x))", '1000\n'),
+        attack('memory_bomb_list', 'x = [0] * (10 ** 9)', {'error', 'killed'}),
+        attack('memory_bomb_numpy', 'import numpy as np\nx = np.ones((60000, 60000))',
+               {'error'}),
+        attack('memory_growth', 'x = []\nwhile True:\n    x.append(bytearray(10 ** 7))',
+               {'error', 'killed', 'timeout'}),
+        attack('deep_recursion', 'def f(n):\n    return f(n + 1)\nf(0)', {'error'},
+               'def f(n):\n    return 0 if n == 0 else f(n - 1) + 1\nprint(f(100))', '100\n'),
+        attack('sleep_forever', 'import time\ntime.sleep(10 ** 6)', {'timeout'},
+               'import time\ntime.sleep(0.01)\nprint("woke")', 'woke\n'),
+        attack('output_flood', "while True:\n    print('x' * 1000)", {'timeout'}),
+        attack('fork', 'import os\nos.fork()', {'rejected'}),
+        attack('threads', 'import threading', {'rejected'}),
+        attack('signals', 'import signal', {'rejected'}),
+        attack('multiprocessing', 'import multiprocessing', {'rejected'}),
+        attack('itertools_count', 'import itertools\nfor _ in itertools.count():\n    pass',
+               {'timeout'}),
+    ],
+}
+
+# Attacks that assume the model already escaped the Python layer: the OS layers alone.
+OS_ATTACKS: dict[str, list[Attack]] = {
+    'os_files_and_secrets': [
+        attack('read_etc', "open('/etc/hostname').read()", {'error'},
+               "open('note.txt', 'w').write('hi')\nprint(open('note.txt').read())", 'hi\n'),
+        attack('write_outside_scratch', "open(SENTINEL, 'w').write('x')", {'error'}),
+        attack('symlink_escape',
+               "import os\nos.symlink('/etc/passwd', 'link')\nprint(open('link').read())",
+               {'error'}),
+        attack('env_secrets', f"import os\nassert '{SECRET_NAME}' not in os.environ\n"
+               "assert 'ROS_DOMAIN_ID' not in os.environ\nraise RuntimeError('checked')",
+               {'error'}),
+        attack('parent_environ', "import os\nopen(f'/proc/{os.getppid()}/environ').read()",
+               {'error'}),
+        attack('site_packages_rclpy', 'import rclpy', {'error'}),
+        attack('disk_fill', "open('big', 'wb').write(b'x' * (16 * 1024 * 1024))", {'error'},
+               "open('small', 'wb').write(b'x' * 1024)\nprint('ok')", 'ok\n'),
+        attack('fd_exhaustion', "fs = [open('f%d' % i, 'w') for i in range(1000)]",
+               {'error'}),
+    ],
+    'os_network': [
+        attack('tcp_connect_loopback',
+               "import socket\ns = socket.create_connection(('127.0.0.1', PORT), timeout=1)",
+               {'error'}),
+        attack('udp_send', "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+               ".sendto(b'x', ('127.0.0.1', 7400))", {'error'}),
+        attack('unix_socketpair', 'import socket\nsocket.socketpair()', {'error'}),
+    ],
+    'os_processes': [
+        attack('fork', 'import os\nos.fork()', {'error'},
+               'import os\nprint(os.getpid() > 1)', 'True\n'),
+        attack('subprocess', "import subprocess\nsubprocess.run(['/bin/true'])", {'error'}),
+        attack('execv', "import os\nos.execv('/bin/sh', ['sh'])", {'error'}),
+        attack('thread_outliving', 'import threading, time\n'
+               'threading.Thread(target=time.sleep, args=(100,)).start()', {'error'}),
+        attack('setsid', 'import os\nos.setsid()', {'error'}),
+        attack('kill_parent', 'import os, signal\nos.kill(os.getppid(), signal.SIGKILL)',
+               {'error'}),
+        attack('ignore_sigterm_and_spin', 'import signal\n'
+               'signal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass',
+               {'timeout'}),
+        attack('raise_rlimits',
+               'import resource\nresource.setrlimit(resource.RLIMIT_CPU, (-1, -1))',
+               {'error'}),
+        attack('unshare', "import os\nos.unshare(os.CLONE_NEWUSER)", {'error'}),
+    ],
+    'os_protocol': [
+        attack('garbage_frame', "import socket, sys\n"
+               "socket.socket(fileno=int(sys.argv[1])).sendall(b'\\xff' * 8)\n"
+               "import time\ntime.sleep(5)", {'violation'}),
+        attack('forged_call_unexposed', "import socket, sys, json, struct, time\n"
+               "s = socket.socket(fileno=int(sys.argv[1]))\n"
+               "d = json.dumps({'t': 'call', 'id': 1, 'name': 'emergency_stop', "
+               "'args': ['x'], 'kwargs': {}}).encode()\n"
+               "s.sendall(struct.pack('>I', len(d)) + d)\ntime.sleep(5)", {'violation'}),
+        attack('forged_done_types', "import socket, sys, json, struct, time\n"
+               "s = socket.socket(fileno=int(sys.argv[1]))\n"
+               "d = json.dumps({'t': 'done', 'ok': False, 'exc_type': [1], "
+               "'exc_message': {'a': 1}, 'traceback': 5}).encode()\n"
+               "s.sendall(struct.pack('>I', len(d)) + d)\ntime.sleep(5)", {'error'}),
+        attack('exit_hard', 'import os\nos._exit(0)', {'crashed'}),
+        attack('segfault', 'import ctypes\nctypes.string_at(0)', {'crashed'}),
+    ],
+}
+
+
+def _case_ids(table: dict[str, list[Attack]]) -> list[tuple[str, Attack]]:
+    return [pytest.param(cat, a, id=f'{cat}-{a.name}') for cat, items in table.items()
+            for a in items]
+
+
+def _close_and_check(ex: Executor) -> None:
+    pids = ex.child_pids()
+    assert pids, 'expected live children before close'
+    ex.close()
+    alive = set(_our_sandbox_children())
+    assert not alive & set(pids)
+
+
+def _our_sandbox_children() -> list[int]:
+    """Pids of live sandbox processes whose parent is this test process."""
+    found = []
+    for entry in Path('/proc').iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / 'stat').read_text()
+            cmdline = (entry / 'cmdline').read_bytes()
+        except OSError:
+            continue  # the process ended while we looked
+        ppid = int(stat.rsplit(')', 1)[1].split()[1])
+        if ppid == os.getpid() and b'sandbox_child.py' in cmdline and \
+                ' Z ' not in stat.rsplit(')', 1)[1][:3]:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope='module')
+def robot():
+    return RecordingRobotApiDouble()
+
+
+@pytest.fixture(scope='module')
+def guarded(robot):
+    ex = Executor(api=robot, limits=LIMITS)
+    yield ex
+    _close_and_check(ex)
+
+
+@pytest.fixture(scope='module')
+def os_only(robot):
+    os.environ[SECRET_NAME] = 'hunter2'
+    try:
+        ex = Executor(api=robot, limits=LIMITS, python_layer=False)
+    finally:
+        del os.environ[SECRET_NAME]
+    yield ex
+    _close_and_check(ex)
+
+
+@pytest.fixture(scope='module')
+def listener():
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(1)
+    server.settimeout(0.5)
+    yield server
+    server.close()
+
+
+def _check(ex: Executor, robot: RecordingRobotApiDouble, category: str, case: Attack,
+           port: int | None = None) -> None:
+    pids = ex.child_pids()
+    stops = len(robot.stops)
+    code = case.code.replace('PORT', str(port)) if port else case.code
+    res = ex.run(code, timeout=case.timeout)
+    print(f'{case.name}: {res.status.value}: {res.exc_type}: {(res.exc_message or "")[:120]}'
+          f' {res.violations[:1]}')
+    assert res.status.value in case.expect, res.to_observation()
+    assert not SENTINEL.exists(), 'the attack left a file outside the sandbox'
+    if res.status.value in KILLED:
+        assert res.robot_stopped and len(robot.stops) > stops
+        assert res.state_reset
+        for pid in pids[:1]:  # the child that ran the attack is gone
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+    if res.status == ExecStatus.REJECTED:
+        assert res.violations and not res.api_calls
+    if category == 'os_protocol':
+        # A child that forged frames is compromised: the next episode gets a fresh one.
+        ex.reset()
+    control = ex.run(case.control, timeout=5.0)
+    assert control.status == ExecStatus.OK, control.to_observation()
+    assert control.stdout == case.control_out
+
+
+@pytest.mark.parametrize(('category', 'case'), _case_ids(ATTACKS))
+def test_attack_with_python_layer(guarded, robot, category, case):
+    _check(guarded, robot, category, case)
+
+
+@pytest.mark.parametrize(('category', 'case'), _case_ids(OS_ATTACKS))
+def test_attack_on_os_layers_alone(os_only, robot, listener, category, case):
+    _check(os_only, robot, category, case, port=listener.getsockname()[1])
+    if case.name == 'tcp_connect_loopback':
+        with pytest.raises(TimeoutError):
+            listener.accept()
+
+
+def test_cpu_time_limit_kills_child(robot):
+    limits = ExecutionLimits(call_timeout_s=20.0, cpu_time_s=1, warm_pool=False)
+    with Executor(api=robot, limits=limits) as ex:
+        res = ex.run('while True:\n    pass')
+        assert res.status == ExecStatus.KILLED, res.to_observation()
+        assert 'CPU time limit' in res.exc_message and res.robot_stopped
+        assert ex.run('print(3)').stdout == '3\n'
+
+
+def test_api_call_flood_is_a_violation(robot):
+    limits = ExecutionLimits(call_timeout_s=10.0, max_api_calls=50, warm_pool=False)
+    with Executor(api=robot, limits=limits) as ex:
+        res = ex.run('while True:\n    get_pose()')
+        assert res.status == ExecStatus.VIOLATION and len(res.api_calls) == 50
+        assert res.robot_stopped
+
+
+def test_host_survives_concurrent_use_and_close(robot):
+    ex = Executor(api=robot, limits=LIMITS)
+    results = []
+    thread = threading.Thread(target=lambda: results.append(ex.run('while True:\n    pass',
+                                                                   timeout=1.0)))
+    thread.start()
+    thread.join(timeout=10.0)
+    assert results and results[0].status == ExecStatus.TIMEOUT
+    _close_and_check(ex)
+    ex.close()
