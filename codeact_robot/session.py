@@ -138,8 +138,9 @@ class RobotSession:
         transcript = Path(result.transcript_path) if result.transcript_path else None
         run_dir = transcript.parent if transcript else None
         plot = None
-        if run_dir is not None:
-            plot = plot_path(self.world, recorder.points, run_dir / 'path.png',
+        if transcript is not None:
+            # beside the episode's transcript, with the same name: one pair per command
+            plot = plot_path(self.world, recorder.points, transcript.with_suffix('.path.png'),
                              title=f'{command}  [{self.options.scenario}]')
         return EpisodeOutcome(command=command, success=result.success, summary=result.summary,
                               failure_reason=result.failure_reason, turns=result.turns,
