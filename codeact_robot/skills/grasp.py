@@ -163,6 +163,7 @@ class GraspSkill:
         self._feedback: Callable[[str, float], None] = lambda phase, distance: None
         self._label = ''
         self._last_pose = Pose(0.0, 0.0, 0.0)
+        self._suction_on = False
 
     def run(self, target: str, should_cancel: Callable[[], bool] | None = None,
             feedback: Callable[[str, float], None] | None = None) -> GraspOutcome:
@@ -176,6 +177,7 @@ class GraspSkill:
         """
         self._should_cancel = should_cancel or (lambda: False)
         self._feedback = feedback or (lambda phase, distance: None)
+        self._suction_on = False
         detection: Detection | None = None
         try:
             wanted = parse_target(target)
@@ -194,6 +196,9 @@ class GraspSkill:
         except _Abort as abort:
             if abort.status in (GraspStatus.SAFETY_STOP, GraspStatus.CANCELED):
                 self.motion.stop()
+            if self._suction_on and not self._holding():
+                # Never leave the vacuum running on nothing after a failed grasp.
+                self.motion.set_suction(False)
             return GraspOutcome(abort.status, abort.message, self._holding(), detection)
 
     # -- steps ------------------------------------------------------------------------------
@@ -252,10 +257,13 @@ class GraspSkill:
                          f'Could not line up with the {self._label} (gap {gap:.2f} m after the '
                          'approach). go_to its shelf again and retry grasp.')
         self._feedback('approaching', max(gap, 0.0))
+        # Vacuum on before touching (as suction pickers do): the box seals on contact instead
+        # of being pushed along the ledge.
+        self.motion.set_suction(True)
+        self._suction_on = True
         self._drive(max(gap, 0.0) + cfg.press, cfg.contact_speed, 'touching the box',
                     contact=True)
         self._feedback('suction', 0.0)
-        self.motion.set_suction(True)
         held = self._wait_for_seal()
         for _ in range(cfg.creep_attempts):
             if held:
@@ -264,6 +272,7 @@ class GraspSkill:
             held = self._wait_for_seal()
         if not held:
             self.motion.set_suction(False)
+            self._suction_on = False
             self._drive(-cfg.back_off, cfg.approach_speed, 'backing off')
             raise _Abort(GraspStatus.NOT_HELD,
                          f'Suction did not seal on the {self._label} (pad not flat against it). '
