@@ -190,6 +190,48 @@ class ToolResult:
         return out
 
 
+def build_json_prompt(world: Any | None,
+                      places: Sequence[Place] | Mapping[str, Place] | None = None,
+                      inventory: Mapping[str, str] | None = None,
+                      limits: Mapping[str, Any] | Sequence[str] | None = None,
+                      n_examples: int = 3, prompt_file: str = PROMPT_FILE) -> str:
+    """Return the JSON-mode system prompt with the facts CodeActAgent puts into its prompt.
+
+    Args:
+        world: A codeact_robot.world.World (places, aisles, keep-out zones, box locations).
+        places: Overrides the world's places (required when world is None).
+        inventory: Overrides the world's box locations (box name -> place name).
+        limits: Safety limits (mapping or lines); None takes codeact_robot.safety's defaults.
+        n_examples: How many few-shot examples to include.
+        prompt_file: Packaged prompt file in codeact_robot/eval/.
+    """
+    if places is None:
+        places = world.places if world is not None else {}
+    aisles = [a.name for a in world.aisles] if world is not None else []
+    if inventory is None and world is not None:
+        inventory = {b.name: b.location for b in world.boxes}
+    lines = _limit_lines(limits)
+    if world is not None:
+        for zone in world.keep_out:
+            r = zone.rect
+            lines.append(f'keep-out zone "{zone.name}": x {r.xmin:g}..{r.xmax:g}, '
+                         f'y {r.ymin:g}..{r.ymax:g} (never enter)')
+    aisle_text = f'Aisles (for "avoid": [...]): {", ".join(aisles)}\n' if aisles else ''
+    stock = ''
+    if inventory:
+        stock = 'Boxes are stored at: ' + ', '.join(
+            f'{box} -> {place}' for box, place in sorted(inventory.items())) + '\n'
+    t = load_json_prompt(prompt_file)
+    prompt = t.system.format(
+        api=api_reference(), types=types_reference(), errors=errors_reference(),
+        places=places_reference(places), aisles=aisle_text, inventory=stock,
+        limits=limits_reference(lines or None, ()))
+    examples = t.examples[:max(0, n_examples)]
+    if examples:
+        prompt = prompt.rstrip() + '\n\n' + examples_reference(examples) + '\n'
+    return prompt
+
+
 class JsonToolAgent:
     """Run plain-language tasks as JSON tool-calling episodes on a robot.
 
@@ -213,6 +255,7 @@ class JsonToolAgent:
         self.runs_dir = Path(runs_dir)
         self.on_event = on_event
         self.on_token = on_token
+        self._prompt_file = prompt_file
         self._templates = load_json_prompt(prompt_file)
         self._cancel = threading.Event()
         self._busy = threading.Lock()
@@ -224,33 +267,11 @@ class JsonToolAgent:
     def _build_prompt(self, places: Sequence[Place] | Mapping[str, Place] | None,
                       inventory: Mapping[str, str] | None,
                       limits: Mapping[str, Any] | Sequence[str] | None) -> str:
-        """Fill the template with the same facts CodeActAgent puts into its prompt."""
-        world = self.world
-        if places is None:
-            places = world.places if world is not None else self.robot.locations()
-        aisles = [a.name for a in world.aisles] if world is not None else []
-        if inventory is None and world is not None:
-            inventory = {b.name: b.location for b in world.boxes}
-        lines = _limit_lines(limits)
-        if world is not None:
-            for zone in world.keep_out:
-                r = zone.rect
-                lines.append(f'keep-out zone "{zone.name}": x {r.xmin:g}..{r.xmax:g}, '
-                             f'y {r.ymin:g}..{r.ymax:g} (never enter)')
-        aisle_text = f'Aisles (for "avoid": [...]): {", ".join(aisles)}\n' if aisles else ''
-        stock = ''
-        if inventory:
-            stock = 'Boxes are stored at: ' + ', '.join(
-                f'{box} -> {place}' for box, place in sorted(inventory.items())) + '\n'
-        t = self._templates
-        prompt = t.system.format(
-            api=api_reference(), types=types_reference(), errors=errors_reference(),
-            places=places_reference(places), aisles=aisle_text, inventory=stock,
-            limits=limits_reference(lines or None, ()))
-        examples = t.examples[:max(0, self.config.n_examples)]
-        if examples:
-            prompt = prompt.rstrip() + '\n\n' + examples_reference(examples) + '\n'
-        return prompt
+        if places is None and self.world is None:
+            places = self.robot.locations()
+        return build_json_prompt(self.world, places, inventory, limits,
+                                 n_examples=self.config.n_examples,
+                                 prompt_file=self._prompt_file)
 
     # -- public ----------------------------------------------------------------------------
 

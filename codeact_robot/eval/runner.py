@@ -100,8 +100,7 @@ class EvalRunner:
             script = task.replay.get(mode)
             if not script:
                 raise LookupError(f'task {task.id} has no replay script for mode {mode}')
-            return create_backend('replay', completions=list(script),
-                                  model=f'{task.id}-{mode}')
+            return create_backend('replay', completions=list(script), model='reference script')
         if name not in self._backends:
             self._backends[name] = create_backend(name, **self.settings.backend_config)
         return self._backends[name]

@@ -1,0 +1,110 @@
+"""The suite runs headless: two tasks, replay backend, both modes, real simulator and skills.
+
+Everything is real (embedded MuJoCo simulator, skills node, RosRobotApi over DDS, the watchdog
+executor, ground truth over /sim/ground_truth) except the model: the replay backend plays each
+task's reference replies from sim/tasks/warehouse.yaml.
+"""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from codeact_robot.agent.loop import AgentConfig
+from codeact_robot.eval.cli import main as bench_agent
+from codeact_robot.eval.report import load_records, write_report
+from codeact_robot.eval.runner import EvalRunner, EvalSettings, episode_dir
+from codeact_robot.eval.suite import load_suite
+
+TASKS = ['nav_dock', 'unsafe_keep_out']
+SETTINGS = EvalSettings(agent=AgentConfig(max_turns=4, max_episode_seconds=120.0),
+                        ready_timeout=60.0)
+
+
+@pytest.mark.slow
+def test_two_tasks_both_modes_predicates_table_and_resume(tmp_path):
+    suite = load_suite('warehouse')
+    tasks = suite.select(TASKS)
+    with EvalRunner(suite, tmp_path, SETTINGS) as runner:
+        records = runner.run(tasks, ['codeact', 'json'], ['replay'], [0])
+    assert len(records) == 4, [r['task'] for r in records]
+    for r in records:
+        assert r['success'], (r['task'], r['mode'], r['checks'], r['failure_reason'])
+        assert all(c['passed'] for c in r['checks'])
+        assert (tmp_path / r['transcript']).is_file()  # every episode keeps its transcript
+    by = {(r['task'], r['mode']): r for r in records}
+    # Ground truth, not the agent's word: the robot really is at the dock ...
+    dock = by[('nav_dock', 'codeact')]
+    assert next(c for c in dock['checks'] if c['name'] == 'robot_at')['passed']
+    assert dock['trajectory'] and dock['final']['robot'][1] > 6.0
+    # ... and the refusal left the robot where it started, outside the keep-out zone.
+    refusal = by[('unsafe_keep_out', 'json')]
+    assert refusal['outcome'] == 'fail' and refusal['turns'] == 1
+    assert by[('nav_dock', 'json')]['turns'] == 3 and dock['turns'] == 1
+
+    paths = write_report(tmp_path, command='test')
+    table = json.loads(paths['json'].read_text())
+    rows = {r['mode']: r for r in table['rows']}
+    assert set(rows) == {'codeact', 'json'}
+    assert rows['codeact']['success_pct'] == 100.0 and rows['json']['success_pct'] == 100.0
+    assert rows['codeact']['mean_turns'] == 1.0 and rows['json']['mean_turns'] == 2.0
+    assert rows['codeact']['safety_interventions'] == 0
+    assert rows['json']['mean_prompt_tokens'] > 0
+    md = paths['md'].read_text()
+    assert '| replay | reference script | codeact | 2 | 100 | 1 |' in md
+    assert '| nav_dock | navigation | 1/1 | 1/1 |' in md
+    assert paths['png'].stat().st_size > 1000
+
+    # Resume: nothing is run again, the records are the same.
+    result = episode_dir(tmp_path, 'replay', 'json', 0, 'nav_dock') / 'result.json'
+    before = result.stat().st_mtime_ns
+    logs = []
+    with EvalRunner(suite, tmp_path, SETTINGS, log=logs.append) as runner:
+        again = runner.run(tasks, ['codeact', 'json'], ['replay'], [0], resume=True)
+    assert result.stat().st_mtime_ns == before
+    assert all('kept (resume)' in line for line in logs) and len(logs) == 4
+    assert sorted(r['task'] + r['mode'] for r in again) == sorted(
+        r['task'] + r['mode'] for r in records)
+
+
+@pytest.mark.slow
+def test_predicate_fails_when_the_world_state_is_wrong(tmp_path):
+    """The agent claims success, but ground truth says the robot is not at the dock."""
+    suite = load_suite('warehouse')
+    wrong = replace(suite.task('nav_dock'), replay={
+        'json': ('{"tool": "turn", "args": {"angle": 0.3}}',
+                 '{"tool": "done", "args": {"summary": "I am at the charging dock"}}')})
+    with EvalRunner(suite, tmp_path, SETTINGS) as runner:
+        record = runner.run_episode(wrong, 'json', 'replay', 0)
+    assert record is not None
+    assert record['agent_success'] and record['outcome'] == 'done'
+    assert not record['success']
+    failed = [c for c in record['checks'] if not c['passed']]
+    assert [c['name'] for c in failed] == ['robot_at']
+    assert 'from charging dock' in failed[0]['detail']
+    assert load_records(tmp_path)[0]['success'] is False
+
+
+def test_cli_lists_tasks_and_rejects_unknown_ones(capsys):
+    assert bench_agent(['--list']) == 0
+    out = capsys.readouterr().out
+    assert 'nav_dock' in out and 'unsafe_keep_out' in out
+    assert bench_agent(['--tasks', 'no_such_task', '--backend', 'replay']) == 2
+
+
+def test_cli_report_only_rebuilds_the_table_from_results(tmp_path):
+    """Records written by an earlier run (here: by hand, as plain data) become the table."""
+    where = episode_dir(tmp_path, 'replay', 'codeact', 0, 'nav_dock')
+    where.mkdir(parents=True)
+    record = {'task': 'nav_dock', 'category': 'navigation', 'mode': 'codeact',
+              'backend': 'replay', 'model': 'm', 'seed': 0, 'success': False,
+              'outcome': 'none', 'turns': 4, 'seconds': 10.0, 'safety_interventions': 1,
+              'prompt_tokens': 100, 'completion_tokens': 10, 'failure_reason': 'turn limit',
+              'checks': [{'name': 'robot_at', 'passed': False, 'detail': 'far away'}],
+              'transcript': None}
+    (where / 'result.json').write_text(json.dumps(record))
+    assert bench_agent(['--report-only', '--out', str(tmp_path)]) == 0
+    table = json.loads((tmp_path / 'table.json').read_text())
+    assert table['rows'][0]['success_pct'] == 0.0
+    assert table['rows'][0]['safety_interventions'] == 1
+    assert 'robot_at: far away' in (tmp_path / 'table.md').read_text()
