@@ -154,6 +154,7 @@ class _Child:
         self.ready: dict[str, Any] | None = None
         self.start_seconds = 0.0
         self.killed_at: float | None = None
+        self.reaped_at: float | None = None
 
     @property
     def pid(self) -> int:
@@ -213,10 +214,9 @@ class _Child:
                 target()
             except (ProcessLookupError, PermissionError):
                 pass  # already gone
-        try:
-            code = self.proc.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            code = None  # unkillable (uninterruptible sleep): reported by the caller
+        code = self._reap(timeout=5.0)
+        if code is not None:
+            self.reaped_at = time.monotonic()
         self.drain_stderr()
         for closable in (self.sock, self._stderr):
             try:
@@ -226,6 +226,26 @@ class _Child:
         # The child may leave files without write permission for us; they go with the dir.
         shutil.rmtree(self.scratch, ignore_errors=True)
         return code
+
+    def _reap(self, timeout: float) -> int | None:
+        """Wait for the killed child to end; return its exit code or None when it hangs."""
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        try:
+            # A pidfd becomes readable the moment the child ends (Popen.wait polls with
+            # sleeps of up to 50 ms, which would add to the kill latency).
+            pidfd = os.pidfd_open(self.proc.pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        if pidfd is not None:
+            try:
+                select.select([pidfd], [], [], timeout)
+            finally:
+                os.close(pidfd)
+        try:
+            return self.proc.wait(timeout=timeout if pidfd is None else 0.5)
+        except subprocess.TimeoutExpired:
+            return None  # unkillable (uninterruptible sleep): reported by the caller
 
     def close(self) -> None:
         """Ask the child to exit, then kill it anyway (it holds nothing worth keeping)."""
@@ -580,9 +600,9 @@ class Executor:
         result = self._abort(st, ExecStatus.TIMEOUT, 'TimeoutError',
                              f'the code ran longer than the {which} limit of '
                              f'{st.budget:.3g} s and was killed')
-        if st.child.killed_at is not None:
-            # From the deadline to SIGKILL sent (the child is reaped right after).
-            self.last_kill_latency = st.child.killed_at - st.deadline
+        if st.child.reaped_at is not None:
+            # From the deadline to the child reaped (dead, its process group killed).
+            self.last_kill_latency = st.child.reaped_at - st.deadline
         return result
 
     def _child_died(self, st: _RunState) -> ExecutionResult:

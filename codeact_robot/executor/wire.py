@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import inspect
 import json
 import math
@@ -97,13 +98,24 @@ class FrameReader:
 
 
 def send_frame(sock: socket.socket, message: dict[str, Any], timeout: float = 5.0) -> None:
-    """Send one frame (bounded: a child that stops reading cannot block the host)."""
-    data = json.dumps(message, separators=(',', ':'), allow_nan=True).encode()
-    sock.settimeout(timeout)
-    try:
-        sock.sendall(HEADER.pack(len(data)) + data)
-    finally:
-        sock.settimeout(0.0)
+    """Send one frame on the non-blocking socket, within timeout (else TimeoutError).
+
+    A child that stops reading cannot block the host.
+    """
+    body = json.dumps(message, separators=(',', ':'), allow_nan=True).encode()
+    data = memoryview(HEADER.pack(len(body)) + body)
+    deadline = time.monotonic() + timeout
+    while data:
+        try:
+            sent = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        data = data[sent:]
+        if data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError('the child stopped reading')
+            select.select([], [sock], [], remaining)
 
 
 # ----------------------------------------------------------------------------- values
@@ -125,6 +137,13 @@ def decode_arg(value: Any, depth: int = 0) -> Any:
                     'dicts')
 
 
+@functools.lru_cache(maxsize=256)
+def _properties(cls: type) -> tuple[str, ...]:
+    """Public properties of a result class (e.g. MoveResult.arrived), sent as fields."""
+    return tuple(name for name, attr in inspect.getmembers(cls)
+                 if isinstance(attr, property) and not name.startswith('_'))
+
+
 def encode_result(value: Any, depth: int = 0) -> Any:
     """Encode a host API result for the child (dataclasses become read-only records)."""
     if depth > MAX_DEPTH:
@@ -144,9 +163,8 @@ def encode_result(value: Any, depth: int = 0) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {f.name: encode_result(getattr(value, f.name), depth + 1)
                   for f in dataclasses.fields(value)}
-        for name, attr in inspect.getmembers(type(value)):
-            if isinstance(attr, property) and not name.startswith('_'):
-                fields[name] = encode_result(getattr(value, name), depth + 1)
+        for name in _properties(type(value)):
+            fields[name] = encode_result(getattr(value, name), depth + 1)
         return {'$rec': type(value).__name__, 'f': fields}
     if isinstance(value, list):
         return [encode_result(v, depth + 1) for v in value]
