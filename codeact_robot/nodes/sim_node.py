@@ -29,7 +29,6 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
-from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -464,12 +463,12 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     overrides, ros_args = _overrides(argv)
     localhost_only()  # the embedded simulator is local: keep DDS on loopback unless set
-    context = Context()
-    rclpy.init(args=['sim_node', *ros_args], context=context)
+    # The default context: rclpy's SIGINT handler shuts it down and ends spin().
+    rclpy.init(args=['sim_node', *ros_args])
     node = None
     try:
-        node = SimNode(context=context, parameter_overrides=overrides)
-        executor = MultiThreadedExecutor(num_threads=2, context=context)
+        node = SimNode(parameter_overrides=overrides)
+        executor = MultiThreadedExecutor(num_threads=2)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -477,8 +476,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if node is not None:
             node.destroy_node()
-        rclpy.try_shutdown(context=context)
-
+        rclpy.try_shutdown()
 
 if __name__ == '__main__':
     main()

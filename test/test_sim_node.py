@@ -1,0 +1,294 @@
+"""sim_node over real rclpy/DDS (localhost): topics, rates, cmd_vel, gripper and obstacles."""
+
+import math
+import statistics
+import threading
+import time
+
+import numpy as np
+import pytest
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState, LaserScan
+from std_srvs.srv import SetBool
+
+from codeact_robot.nodes.runner import NodeRunner, wait_for
+from codeact_robot.nodes.sim_node import SimNode
+from codeact_robot.world import load_world
+from codeact_robot_interfaces.msg import GripperState, GroundTruth
+from codeact_robot_interfaces.srv import SetObstacle
+
+pytestmark = pytest.mark.ros
+
+
+def secs(stamp):
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class Probe:
+    """A plain test node: subscribes to the simulator's outputs and keeps what arrives."""
+
+    def __init__(self, runner):
+        self.node = runner.add(Node('sim_probe', context=runner.context))
+        self.lock = threading.Lock()
+        self.msgs = {k: [] for k in ('odom', 'scan', 'image', 'depth', 'info', 'joints',
+                                     'clock', 'truth', 'gripper')}
+        sensor = qos_profile_sensor_data  # sensor-data QoS must work with the publishers
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        for key, typ, topic, qos in (
+                ('odom', Odometry, '/odom', 10), ('scan', LaserScan, '/scan', sensor),
+                ('image', Image, '/camera/image_raw', sensor),
+                ('depth', Image, '/camera/depth/image_raw', sensor),
+                ('info', CameraInfo, '/camera/camera_info', 10),
+                ('joints', JointState, '/joint_states', 10), ('clock', Clock, '/clock', 10),
+                ('truth', GroundTruth, '/sim/ground_truth', 10),
+                ('gripper', GripperState, '/gripper/state', latched)):
+            self.node.create_subscription(typ, topic, self._keep(key), qos)
+        self.cmd = self.node.create_publisher(Twist, '/cmd_vel', 10)
+        self.gripper_cli = self.node.create_client(SetBool, '/gripper/set')
+        self.obstacle_cli = self.node.create_client(SetObstacle, '/sim/set_obstacle')
+
+    def _keep(self, key):
+        def callback(msg):
+            with self.lock:
+                self.msgs[key].append(msg)
+                if len(self.msgs[key]) > 400:
+                    del self.msgs[key][:200]
+        return callback
+
+    def last(self, key):
+        with self.lock:
+            return self.msgs[key][-1] if self.msgs[key] else None
+
+    def clear(self):
+        with self.lock:
+            for v in self.msgs.values():
+                v.clear()
+
+    def sim_time(self):
+        msg = self.last('clock')
+        return secs(msg.clock) if msg else 0.0
+
+    def truth(self):
+        return wait_for(lambda: self.last('truth'), 10, '/sim/ground_truth')
+
+    def wait_sim(self, duration, timeout=30):
+        """Block until ``duration`` s of sim time passed (bounded in wall time)."""
+        t0 = self.sim_time()
+        wait_for(lambda: self.sim_time() >= t0 + duration, timeout,
+                 f'{duration} s of sim time')
+
+    def drive(self, v, w, duration, timeout=30):
+        """Publish (v, w) at ~50 Hz (wall) until ``duration`` s of sim time passed."""
+        t_end = self.sim_time() + duration
+        deadline = time.monotonic() + timeout
+        while self.sim_time() < t_end:
+            assert time.monotonic() < deadline, 'sim time did not advance'
+            self.cmd.publish(Twist(linear=_vec(v), angular=_vec(0, 0, w)))
+            time.sleep(0.02)
+
+    def call(self, client, request, timeout=10):
+        assert client.wait_for_service(timeout_sec=timeout)
+        future = client.call_async(request)
+        wait_for(future.done, timeout, f'{client.srv_name} response')
+        return future.result()
+
+
+def _vec(x=0.0, y=0.0, z=0.0):
+    from geometry_msgs.msg import Vector3
+    return Vector3(x=float(x), y=float(y), z=float(z))
+
+
+def start(runner, **params):
+    overrides = [Parameter(k, value=v) for k, v in params.items()]
+    sim = runner.add(SimNode(context=runner.context, parameter_overrides=overrides))
+    probe = Probe(runner)
+    wait_for(lambda: probe.last('odom') and probe.last('scan') and probe.last('truth'), 20,
+             'first sensor messages')
+    return sim, probe
+
+
+@pytest.fixture(scope='class')
+def default_sim():
+    # Class scope: one simulator per DDS domain at a time, or probes hear both.
+    with NodeRunner() as runner:
+        yield start(runner, real_time_factor=1.0)
+
+
+class TestDefaultScenario:
+    """Tests sharing one simulator in the default scenario (real time)."""
+
+    def test_publishes_at_configured_rates(self, default_sim):
+        sim, probe = default_sim
+        wait_for(lambda: len(probe.msgs['image']) >= 12 and len(probe.msgs['depth']) >= 12, 20,
+                 '12 camera frames')
+        probe.wait_sim(1.0)
+        with probe.lock:
+            msgs = {k: list(v) for k, v in probe.msgs.items()}
+        # Periods from the sim-time stamps (the rates are in sim time, like Gazebo's).
+        for key, rate in (('odom', 50.0), ('scan', 10.0), ('image', 10.0), ('joints', 50.0),
+                          ('clock', 100.0)):
+            stamps = [secs(m.clock) if key == 'clock' else secs(m.header.stamp)
+                      for m in msgs[key][-20:]]
+            assert statistics.median(np.diff(stamps)) == pytest.approx(1.0 / rate, rel=0.05), key
+
+        scan = msgs['scan'][-1]
+        assert scan.header.frame_id == 'laser_link'
+        assert len(scan.ranges) >= 180 and scan.angle_max - scan.angle_min >= math.pi
+        assert scan.range_min == pytest.approx(0.1) and scan.range_max == pytest.approx(10.0)
+        odom = msgs['odom'][-1]
+        assert (odom.header.frame_id, odom.child_frame_id) == ('odom', 'base_link')
+        image, depth, info = msgs['image'][-1], msgs['depth'][-1], msgs['info'][-1]
+        assert (image.width, image.height, image.encoding) == (320, 240, 'rgb8')
+        assert len(image.data) == 320 * 240 * 3
+        assert depth.encoding == '32FC1' and len(depth.data) == 320 * 240 * 4
+        d = np.frombuffer(bytes(depth.data), dtype=np.float32)
+        assert np.isfinite(d).mean() > 0.9 and np.nanmin(d) > 0.05
+        assert info.header.frame_id == image.header.frame_id == 'camera_optical_frame'
+        fx, fy, cx, cy = load_world().robot.camera.intrinsics(320, 240)
+        assert list(info.k) == pytest.approx([fx, 0, cx, 0, fy, cy, 0, 0, 1])
+        assert list(msgs['joints'][-1].name) == ['left_wheel_joint', 'right_wheel_joint']
+
+
+    def test_cmd_vel_moves_0_6_m_in_2_s_then_times_out(self, default_sim):
+        sim, probe = default_sim
+        # Half real time: DDS and scheduling jitter of this shared machine (tens of ms) would
+        # otherwise show up as command duration error in sim time.
+        assert sim.set_parameters([Parameter('real_time_factor', value=0.5)])[0].successful
+        probe.wait_sim(0.2)
+        before = probe.truth().robot
+        probe.drive(0.3, 0.0, 2.0)
+        probe.cmd.publish(Twist())
+        probe.wait_sim(0.6)
+        after = probe.truth().robot
+        assert sim.set_parameters([Parameter('real_time_factor', value=1.0)])[0].successful
+        moved = math.hypot(after.x - before.x, after.y - before.y)
+        assert moved == pytest.approx(0.6, rel=0.05)
+
+        # No command for 0.5 s stops the robot.
+        probe.drive(0.3, 0.0, 0.5)
+        last_cmd = probe.sim_time()
+        wait_for(lambda: probe.sim_time() > last_cmd + 0.8, 10, 'timeout to pass')
+        stopped = probe.truth().robot
+        assert abs(probe.last('odom').twist.twist.linear.x) < 0.01
+        probe.wait_sim(0.5)
+        still = probe.truth().robot
+        assert math.hypot(still.x - stopped.x, still.y - stopped.y) < 0.005
+        odom = probe.last('odom').pose.pose.position
+        start = load_world().start_pose
+        assert odom.x == pytest.approx(still.x - start.x, abs=0.02)
+
+
+    def test_set_obstacle_service_shows_in_scan(self, default_sim):
+        sim, probe = default_sim
+        req = SetObstacle.Request(name='pallet 9', kind='pallet', aisle='aisle 2', present=True)
+        res = probe.call(probe.obstacle_cli, req)
+        assert res.success, res.message
+        robot = probe.truth().robot
+        probe.wait_sim(0.3)
+        ranges = probe.last('scan').ranges
+        ahead = ranges[len(ranges) // 2]
+        pallet_face = 6.0 - 0.5
+        lidar_x = robot.x + load_world().lidar_mount.x
+        assert ahead == pytest.approx(pallet_face - lidar_x, abs=0.1)
+        truth = probe.truth()
+        assert 'pallet:pallet 9' in truth.names
+        res = probe.call(probe.obstacle_cli, SetObstacle.Request(name='pallet 9', present=False))
+        assert res.success
+        bad = probe.call(probe.obstacle_cli,
+                         SetObstacle.Request(name='x', kind='tank', aisle='aisle 1', present=True))
+        assert not bad.success and 'kind' in bad.message
+        probe.wait_sim(0.3)
+        assert probe.last('scan').ranges[len(ranges) // 2] > ahead + 2.0
+
+
+    def test_rejects_bad_parameters(self, default_sim):
+        sim, _ = default_sim
+        result = sim.set_parameters([Parameter('real_time_factor', value=-1.0)])
+        assert not result[0].successful
+        result = sim.set_parameters([Parameter('physics_rate', value=1000.0)])
+        assert not result[0].successful
+
+
+def test_gripper_and_shelf_collision_over_ros(tmp_path):
+    world = load_world()
+    box = world.box('red box')
+    scenario = tmp_path / 'facing_red_box.yaml'
+    scenario.write_text(
+        'name: facing_red_box\nseed: 1\n'
+        f'start: {{x: {box.x}, y: 3.95, theta: {-math.pi / 2}}}\n'
+        'obstacles:\n  - {name: pallet 1, kind: pallet, aisle: aisle 1, trigger: {at: 1.0}}\n')
+    with NodeRunner() as runner:
+        _, probe = start(runner, scenario=str(scenario), real_time_factor=2.0,
+                         enable_camera=False)
+        res = probe.call(probe.gripper_cli, SetBool.Request(data=True))
+        assert res.success and 'nothing' in res.message
+        wait_for(lambda: probe.last('gripper') and probe.last('gripper').suction_on, 10,
+                 'gripper state suction_on')
+        assert not probe.last('gripper').holding
+        deadline = time.monotonic() + 30
+        while not probe.last('gripper').holding:
+            assert time.monotonic() < deadline, 'never sealed against the box'
+            probe.cmd.publish(Twist(linear=_vec(0.15)))
+            time.sleep(0.05)
+        probe.cmd.publish(Twist())
+        truth = probe.truth()
+        assert truth.held == 'red box'
+        assert 'pallet:pallet 1' in truth.names  # the scheduled obstacle appeared at t = 1 s
+        front = world.shelf('B').rect.ymax
+
+        def held_box():
+            truth = probe.truth()
+            return truth.poses[list(truth.names).index('red box')].position
+
+        # Back away until the carried box is clear of the ledge (bounded).
+        deadline = time.monotonic() + 30
+        while held_box().y < front + 0.3:
+            assert time.monotonic() < deadline, 'box did not come along'
+            probe.cmd.publish(Twist(linear=_vec(-0.3)))
+            time.sleep(0.05)
+        probe.cmd.publish(Twist())
+        probe.wait_sim(0.3)
+        assert probe.truth().held == 'red box' and held_box().z > 0.15  # carried, not dragged
+        res = probe.call(probe.gripper_cli, SetBool.Request(data=False))
+        assert res.success and 'released red box' in res.message
+        probe.wait_sim(1.0)
+        truth = probe.truth()
+        dropped = truth.poses[list(truth.names).index('red box')].position
+        assert truth.held == '' and dropped.z == pytest.approx(box.size / 2, abs=0.01)
+        # Drive hard at shelf B (turned a little to miss the dropped box): no passing through.
+        probe.drive(0.0, 1.0, 0.4)
+        probe.drive(0.6, 0.0, 3.0)
+        probe.cmd.publish(Twist())
+        robot = probe.truth().robot
+        assert robot.y > world.shelf('B').rect.ymax + world.robot.chassis_length / 2 - 0.05
+
+
+def test_main_runs_as_a_process_and_exits_cleanly_on_sigint():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'codeact_robot.nodes.sim_node', '--no-camera', '--rtf', '4',
+         '--scenario', 'blocked_aisle_2', '--ros-args', '-r', '__node:=sim_main_test'],
+        env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with NodeRunner() as runner:
+            node = runner.add(Node('main_probe', context=runner.context))
+            wait_for(lambda: 'sim_main_test' in node.get_node_names() or proc.poll() is not None,
+                     30, 'sim_main_test node')
+        assert proc.poll() is None, proc.stdout.read()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)
+    assert proc.returncode == 0, out
