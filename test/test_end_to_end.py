@@ -1,0 +1,127 @@
+"""End to end over real rclpy and the embedded simulator: the CodeAct loop with scripted
+completions (the replay backend stands in for the model so the runs are deterministic), the real
+watchdog executor, the real skills node and safety layer, and ground truth checked by the test."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+from test_skills_node import SPEED_LIMIT, Observer
+
+from codeact_robot.agent import AgentConfig, CodeActAgent
+from codeact_robot.agent.transcript import read_transcript
+from codeact_robot.bringup import start_embedded
+from codeact_robot.llm.replay import ReplayBackend
+from codeact_robot.nodes.runner import wait_for
+from codeact_robot.world import load_world
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+WORLD = load_world('warehouse')
+
+
+def fence(code: str) -> str:
+    return f'I will do this step.\n```python\n{code.strip()}\n```\n'
+
+
+@pytest.fixture
+def robot_stack(request):
+    scenario = getattr(request, 'param', 'default')
+    stack = start_embedded(scenario=scenario, real_time_factor=1.0)
+    observer = Observer(stack)
+    yield stack, observer
+    stack.close()
+    assert observer.max_speed <= SPEED_LIMIT * 1.05
+
+
+def run_agent(stack, completions, tmp_path, **config):
+    llm = ReplayBackend(completions)
+    agent = CodeActAgent(llm=llm, robot=stack.api, world=WORLD,
+                         config=AgentConfig(**{'max_turns': len(completions), **config}),
+                         runs_dir=tmp_path)
+    try:
+        return agent.run('test command'), llm
+    finally:
+        agent.close()
+
+
+def in_drop_zone(observer, box: str) -> bool:
+    zone = next(s.drop_zone for s in WORLD.stations if s.name == 'packing station')
+    x, y = observer.object_xy(box)
+    return zone.contains(x, y, margin=0.15)
+
+
+def test_fetch_and_deliver_the_red_box(robot_stack, tmp_path):
+    stack, observer = robot_stack
+    result, _ = run_agent(stack, [
+        fence("r = go_to('shelf B')\nprint(r.status)"),
+        fence("seen = perceive()\nprint([d.label for d in seen])\ngrasp('red')\n"
+              "print('holding', holding())"),
+        fence("r = go_to('packing station')\nprint(r.status)\nrelease()\n"
+              "done('the red box is at the packing station')"),
+    ], tmp_path)
+    assert result.success, result.failure_reason
+    assert result.turns == 3
+    wait_for(lambda: observer.truth.held == '', 5.0, 'the box to be released')
+    time.sleep(1.0)  # let the released box settle on the floor
+    assert in_drop_zone(observer, 'red box'), observer.object_xy('red box')
+    events = [e['event'] for e in read_transcript(result.transcript_path)]
+    assert 'completion' in events or 'turn' in events
+
+
+@pytest.mark.parametrize('robot_stack', ['blocked_aisle_2'], indirect=True)
+def test_blocked_aisle_then_the_model_replans(robot_stack, tmp_path):
+    stack, observer = robot_stack
+    result, llm = run_agent(stack, [
+        fence("r = go_to('packing station')\nprint(r.status, r.blocked_aisle)"),
+        # variables persist between turns: the blocked result of turn 1 is reused
+        fence("r2 = go_to('packing station', avoid=[r.blocked_aisle])\nprint(r2.status)\n"
+              "done('went round the blocked aisle') if r2.arrived else fail(r2.message)"),
+    ], tmp_path)
+    assert result.success, result.failure_reason
+    turn2_prompt = llm.calls[1][-1]['content']
+    assert 'blocked aisle 2' in turn2_prompt, turn2_prompt
+    x, y, _ = observer.robot()
+    place = WORLD.places['packing station']
+    assert math.dist((x, y), (place.x, place.y)) < 0.15
+
+
+def test_bug_in_turn_one_is_fixed_in_turn_two_after_the_traceback(robot_stack, tmp_path):
+    stack, _ = robot_stack
+    result, llm = run_agent(stack, [
+        fence("pose = get_pose()\nprint(pose.X)"),
+        fence("pose = get_pose()\nprint(round(pose.x, 1))\ndone(f'at x={pose.x:.1f}')"),
+    ], tmp_path)
+    assert result.success and result.turns == 2
+    observation = llm.calls[1][-1]['content']
+    assert 'AttributeError' in observation and 'pose.X' in observation, observation
+    assert 'site-packages' not in observation  # the traceback is trimmed to the model's lines
+
+
+def test_infinite_loop_is_killed_the_robot_stopped_and_the_model_told(robot_stack, tmp_path):
+    stack, observer = robot_stack
+    result, llm = run_agent(stack, [
+        fence('while True:\n    pass'),
+        fence("done('stopped')"),
+    ], tmp_path, turn_timeout=3.0)
+    assert result.success
+    told = llm.calls[1][-1]['content'].lower()
+    assert 'timeout' in told or 'timed out' in told, told
+    assert any(e.kind == 'stop_request' for e in observer.events), observer.events
+    assert observer.cmds and observer.cmds[-1][1:] == (0.0, 0.0)
+
+
+def test_a_timeout_mid_motion_stops_the_robot(robot_stack, tmp_path):
+    stack, observer = robot_stack
+    result, llm = run_agent(stack, [
+        fence("go_to('packing station')"),
+        fence("fail('the motion was stopped')"),
+    ], tmp_path, turn_timeout=4.0)
+    assert not result.success
+    x0, y0, _ = observer.robot()
+    time.sleep(1.0)
+    x1, y1, _ = observer.robot()
+    assert math.dist((x0, y0), (x1, y1)) < 0.02, 'the robot still moves after the timeout'
+    place = WORLD.places['packing station']
+    assert math.dist((x1, y1), (place.x, place.y)) > 3.0, 'the motion was not interrupted'
