@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, add_help=False)
         p.add_argument('rest', nargs=argparse.REMAINDER)
         p.set_defaults(func=_passthrough(module))
+    bench = sub.add_parser('bench', help='evaluate agents on the warehouse task suite '
+                           '(codeact-robot bench agent --help)')
+    bench.add_argument('what', choices=['agent'], help='what to benchmark')
+    bench.add_argument('rest', nargs=argparse.REMAINDER)
+    bench.set_defaults(func=_passthrough('codeact_robot.eval.cli'))
     return parser
 
 
@@ -163,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from codeact_robot.ros_env import localhost_only
 
     args = build_parser().parse_args(argv)
-    if args.subcommand in ('run', 'chat', 'demo', 'sim', 'exec') and not getattr(
+    if args.subcommand in ('run', 'chat', 'demo', 'sim', 'exec', 'bench') and not getattr(
             args, 'external', False):
         # The embedded simulator is private to this run: keep DDS on loopback.
         localhost_only()

@@ -1,0 +1,56 @@
+"""The `codeact-robot` command line: every documented subcommand exists, and bad input fails
+clearly before anything starts."""
+
+import subprocess
+import sys
+
+import pytest
+
+from codeact_robot.cli import build_parser, main
+
+DOCUMENTED = ['run', 'chat', 'demo', 'sim', 'agent', 'skills', 'exec', 'bench']
+
+
+def test_every_documented_subcommand_parses():
+    parser = build_parser()
+    for name in DOCUMENTED:
+        argv = {'run': ['run', 'go to shelf B'], 'bench': ['bench', 'agent']}.get(name, [name])
+        assert parser.parse_args(argv).subcommand == name
+
+
+def test_run_options_reach_the_session_options():
+    from codeact_robot.cli import _options
+
+    args = build_parser().parse_args(
+        ['run', 'x', '--scenario', 'blocked_aisle_2', '--seed', '3', '--max-turns', '4',
+         '--backend', 'ollama', '--model', 'qwen2.5-coder:7b', '--real-time-factor', '2'])
+    options = _options(args)
+    assert (options.scenario, options.seed, options.max_turns) == ('blocked_aisle_2', 3, 4)
+    assert (options.backend, options.model, options.real_time_factor) == (
+        'ollama', 'qwen2.5-coder:7b', 2.0)
+    replay = _options(build_parser().parse_args(['run', 'x', '--replay', 'script.yaml']))
+    assert replay.backend == 'replay'
+
+
+def test_bad_arguments_exit_with_usage(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(['run'])
+    assert exc.value.code == 2
+    assert 'command' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(['run', 'x', '--backend', 'gpt-99'])
+
+
+def test_console_script_prints_help():
+    out = subprocess.run([sys.executable, '-m', 'codeact_robot.cli', '--help'],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    for name in DOCUMENTED:
+        assert name in out.stdout
+
+
+def test_bench_agent_lists_the_task_suite():
+    out = subprocess.run([sys.executable, '-m', 'codeact_robot.cli', 'bench', 'agent', '--list'],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert 'fetch_red' in out.stdout and 'replan_packing' in out.stdout
