@@ -66,11 +66,13 @@ class NodeRunner:
     def close(self, timeout: float = 5.0) -> None:
         """Stop spinning, destroy the nodes and shut the context down."""
         self._executor.shutdown(timeout_sec=timeout)
+        # The spin thread must be out of the executor before nodes go, or callbacks still in
+        # flight touch destroyed handles.
+        self._thread.join(timeout=timeout)
         for node in reversed(self._nodes):
             node.destroy_node()
         self._nodes.clear()
         rclpy.try_shutdown(context=self.context)
-        self._thread.join(timeout=timeout)
 
     def __enter__(self) -> NodeRunner:
         return self
