@@ -258,3 +258,13 @@ def test_cli_api_factory_hook_and_missing_robot(tmp_path, capsys):
 
     assert cli.main([str(path)], api_factory=_missing) == 2
     assert 'not available' in capsys.readouterr().err
+
+
+def test_a_spare_child_ready_long_ago_is_used(robot):
+    limits = ExecutionLimits(call_timeout_s=10.0, start_timeout_s=0.8, warm_pool=True)
+    with Executor(api=robot, limits=limits) as ex:
+        assert ex.run('x = 1').ok  # starts the spare
+        assert ex.run('import time\ntime.sleep(1.0)').ok  # the spare's start deadline passes
+        ex.reset()
+        res = ex.run('print(2)')
+        assert res.ok and res.stdout == '2\n'

@@ -37,12 +37,14 @@ class Attack:
     control: str = 'print(isinstance(get_pose().x, float))'
     control_out: str = 'True\n'
     timeout: float = 1.0
+    exc: str | None = None  # expected exception type inside the sandbox, when it matters
 
 
 def attack(name: str, code: str, expect: set[str], control: str | None = None,
-           control_out: str | None = None, timeout: float = 1.0) -> Attack:
+           control_out: str | None = None, timeout: float = 1.0,
+           exc: str | None = None) -> Attack:
     return Attack(name, code.replace('SENTINEL', repr(str(SENTINEL))), frozenset(expect),
-                  control or Attack.control, control_out or Attack.control_out, timeout)
+                  control or Attack.control, control_out or Attack.control_out, timeout, exc)
 
 
 ATTACKS: dict[str, list[Attack]] = {
@@ -213,40 +215,42 @@ ATTACKS: dict[str, list[Attack]] = {
 OS_ATTACKS: dict[str, list[Attack]] = {
     'os_files_and_secrets': [
         attack('read_etc', "open('/etc/hostname').read()", {'error'},
-               "open('note.txt', 'w').write('hi')\nprint(open('note.txt').read())", 'hi\n'),
-        attack('write_outside_scratch', "open(SENTINEL, 'w').write('x')", {'error'}),
+               "open('note.txt', 'w').write('hi')\nprint(open('note.txt').read())", 'hi\n',
+               exc='PermissionError'),
+        attack('write_outside_scratch', "open(SENTINEL, 'w').write('x')", {'error'},
+               exc='PermissionError'),
         attack('symlink_escape',
                "import os\nos.symlink('/etc/passwd', 'link')\nprint(open('link').read())",
-               {'error'}),
+               {'error'}, exc='PermissionError'),
         attack('env_secrets', f"import os\nassert '{SECRET_NAME}' not in os.environ\n"
                "assert 'ROS_DOMAIN_ID' not in os.environ\nraise RuntimeError('checked')",
                {'error'}),
         attack('parent_environ', "import os\nopen(f'/proc/{os.getppid()}/environ').read()",
-               {'error'}),
-        attack('site_packages_rclpy', 'import rclpy', {'error'}),
+               {'error'}, exc='PermissionError'),
+        attack('site_packages_rclpy', 'import rclpy', {'error'}, exc='PermissionError'),
         attack('disk_fill', "open('big', 'wb').write(b'x' * (16 * 1024 * 1024))", {'error'},
                "open('small', 'wb').write(b'x' * 1024)\nprint('ok')", 'ok\n'),
         attack('fd_exhaustion', "fs = [open('f%d' % i, 'w') for i in range(1000)]",
-               {'error'}),
+               {'error'}, exc='OSError'),
     ],
     'os_network': [
         attack('tcp_connect_loopback',
                "import socket\ns = socket.create_connection(('127.0.0.1', PORT), timeout=1)",
-               {'error'}),
+               {'error'}, exc='PermissionError'),
         attack('udp_send', "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
                ".sendto(b'x', ('127.0.0.1', 7400))", {'error'}),
         attack('unix_socketpair', 'import socket\nsocket.socketpair()', {'error'}),
     ],
     'os_processes': [
         attack('fork', 'import os\nos.fork()', {'error'},
-               'import os\nprint(os.getpid() > 1)', 'True\n'),
+               'import os\nprint(os.getpid() > 1)', 'True\n', exc='PermissionError'),
         attack('subprocess', "import subprocess\nsubprocess.run(['/bin/true'])", {'error'}),
         attack('execv', "import os\nos.execv('/bin/sh', ['sh'])", {'error'}),
         attack('thread_outliving', 'import threading, time\n'
                'threading.Thread(target=time.sleep, args=(100,)).start()', {'error'}),
         attack('setsid', 'import os\nos.setsid()', {'error'}),
         attack('kill_parent', 'import os, signal\nos.kill(os.getppid(), signal.SIGKILL)',
-               {'error'}),
+               {'error'}, exc='PermissionError'),
         attack('ignore_sigterm_and_spin', 'import signal\n'
                'signal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass',
                {'timeout'}),
@@ -348,6 +352,8 @@ def _check(ex: Executor, robot: RecordingRobotApiDouble, category: str, case: At
     print(f'{case.name}: {res.status.value}: {res.exc_type}: {(res.exc_message or "")[:120]}'
           f' {res.violations[:1]}')
     assert res.status.value in case.expect, res.to_observation()
+    if case.exc:
+        assert res.exc_type == case.exc, res.to_observation()
     assert not SENTINEL.exists(), 'the attack left a file outside the sandbox'
     if res.status.value in KILLED:
         assert res.robot_stopped and len(robot.stops) > stops

@@ -80,6 +80,20 @@ MODULE_DENIED: dict[str, list[str]] = {
 }
 
 
+#: Imported in the child before the sandbox closes: lazily loaded parts of allowed modules
+#: (codecs, numpy submodules). As root the child drops to nobody, who may not be able to read
+#: the stdlib later (e.g. a Python under /root); these must already be loaded then.
+EXTRA_PRELOAD: tuple[str, ...] = (
+    'encodings.idna', 'encodings.punycode', 'encodings.utf_16', 'encodings.utf_16_le',
+    'encodings.utf_16_be', 'encodings.utf_32', 'encodings.utf_32_le', 'encodings.utf_32_be',
+    'encodings.latin_1', 'encodings.ascii', 'encodings.utf_8_sig', 'encodings.cp1252',
+    'encodings.unicode_escape', 'encodings.raw_unicode_escape', 'encodings.hex_codec',
+    'encodings.base64_codec', 'unicodedata', 'stringprep', '_strptime',
+    'numpy.fft', 'numpy.polynomial', 'numpy.random', 'numpy.linalg', 'numpy.strings',
+    'numpy.emath',
+)
+
+
 class ExecutorError(RuntimeError):
     """The executor itself could not work (e.g. the child never became ready)."""
 
@@ -94,9 +108,15 @@ def _error_specs() -> list[tuple[str, list[str]]]:
 
 
 def _read_dirs() -> list[str]:
-    """Return the directories the child may read: the stdlib and numpy, nothing else."""
-    dirs = {sysconfig.get_paths()['stdlib'], sysconfig.get_paths()['platstdlib']}
-    dirs.add(os.path.join(sysconfig.get_paths()['stdlib'], 'lib-dynload'))
+    """Return the directories the child may read: the stdlib and numpy, nothing else.
+
+    Not ``platstdlib``: in a virtualenv it is the venv's lib/, which holds site-packages.
+    """
+    stdlib = os.path.dirname(os.__file__)
+    dirs = {stdlib, os.path.join(stdlib, 'lib-dynload')}
+    dynload = sysconfig.get_config_var('DESTSHARED')
+    if dynload:
+        dirs.add(dynload)
     try:
         import numpy
     except ImportError:
@@ -317,7 +337,7 @@ class Executor:
             'limits': {'cpu_time_s': lim.cpu_time_s, 'memory_mb': lim.memory_mb,
                        'max_file_mb': lim.max_file_mb, 'max_open_files': lim.max_open_files},
             'extra_sys_path': _numpy_path(),
-            'preload': sorted(static_check.ALLOWED_MODULES),
+            'preload': sorted(static_check.ALLOWED_MODULES) + list(EXTRA_PRELOAD),
             'allowed_modules': sorted(static_check.ALLOWED_MODULES),
             'forbidden_attributes': sorted(static_check.FORBIDDEN_ATTRIBUTES),
             'module_denied': MODULE_DENIED,

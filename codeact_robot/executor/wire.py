@@ -75,10 +75,11 @@ class FrameReader:
             message = self._frame()
             if message is not None:
                 return message
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ChannelTimeout('deadline reached')
+            # Past the deadline, still take what already arrived (a spare child's "ready").
+            remaining = max(0.0, deadline - time.monotonic())
             readable, _, _ = select.select([self._sock, *(extra or [])], [], [], remaining)
+            if not readable and remaining <= 0.0:
+                raise ChannelTimeout('deadline reached')
             for item in readable:
                 if item is not self._sock:
                     if on_extra is not None:
