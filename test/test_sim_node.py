@@ -1,6 +1,7 @@
 """sim_node over real rclpy/DDS (localhost): topics, rates, cmd_vel, gripper and obstacles."""
 
 import math
+import os
 import statistics
 import threading
 import time
@@ -104,6 +105,25 @@ def _vec(x=0.0, y=0.0, z=0.0):
     return Vector3(x=float(x), y=float(y), z=float(z))
 
 
+_NAMES = ('/odom', '/scan', '/camera/image_raw', '/camera/depth/image_raw',
+          '/camera/camera_info', '/joint_states', '/clock', '/sim/ground_truth', '/gripper/state',
+          '/cmd_vel', '/gripper/set', '/sim/set_obstacle')
+_runs = iter(range(1000))
+
+
+def isolated_runner():
+    """A NodeRunner whose nodes remap the robot's names under a unique prefix.
+
+    Other test runs on this machine may share our ROS_DOMAIN_ID (pid-based) and run their own
+    simulators; the prefix keeps their /odom or /sim/ground_truth out of these tests.
+    """
+    prefix = f'/simtest_{os.getpid()}_{next(_runs)}'
+    args = ['test_sim_node', '--ros-args']
+    for name in _NAMES:
+        args += ['-r', f'{name}:={prefix}{name}']
+    return NodeRunner(args=args)
+
+
 def start(runner, **params):
     overrides = [Parameter(k, value=v) for k, v in params.items()]
     sim = runner.add(SimNode(context=runner.context, parameter_overrides=overrides))
@@ -116,7 +136,7 @@ def start(runner, **params):
 @pytest.fixture(scope='class')
 def default_sim():
     # Class scope: one simulator per DDS domain at a time, or probes hear both.
-    with NodeRunner() as runner:
+    with isolated_runner() as runner:
         yield start(runner, real_time_factor=1.0)
 
 
@@ -157,32 +177,39 @@ class TestDefaultScenario:
 
     def test_cmd_vel_moves_0_6_m_in_2_s_then_times_out(self, default_sim):
         sim, probe = default_sim
-        # Half real time: DDS and scheduling jitter of this shared machine (tens of ms) would
-        # otherwise show up as command duration error in sim time.
-        assert sim.set_parameters([Parameter('real_time_factor', value=0.5)])[0].successful
-        probe.wait_sim(0.2)
-        before = probe.truth().robot
-        probe.drive(0.3, 0.0, 2.0)
-        probe.cmd.publish(Twist())
-        probe.wait_sim(0.6)
-        after = probe.truth().robot
-        assert sim.set_parameters([Parameter('real_time_factor', value=1.0)])[0].successful
-        moved = math.hypot(after.x - before.x, after.y - before.y)
-        assert moved == pytest.approx(0.6, rel=0.05)
+        # Quarter real time: DDS and scheduling delays on this shared machine (up to ~0.1 s
+        # under load) would otherwise show up as command-duration error in sim time.
+        assert sim.set_parameters([Parameter('real_time_factor', value=0.25)])[0].successful
+        try:
+            probe.wait_sim(0.1)
+            before = probe.truth().robot
+            probe.drive(0.3, 0.0, 2.0)
+            probe.cmd.publish(Twist())
+            probe.wait_sim(0.5)
+            after = probe.truth().robot
+            moved = math.hypot(after.x - before.x, after.y - before.y)
+            assert moved == pytest.approx(0.6, rel=0.05)
 
-        # No command for 0.5 s stops the robot.
-        probe.drive(0.3, 0.0, 0.5)
-        last_cmd = probe.sim_time()
-        wait_for(lambda: probe.sim_time() > last_cmd + 0.8, 10, 'timeout to pass')
-        stopped = probe.truth().robot
-        assert abs(probe.last('odom').twist.twist.linear.x) < 0.01
-        probe.wait_sim(0.5)
-        still = probe.truth().robot
-        assert math.hypot(still.x - stopped.x, still.y - stopped.y) < 0.005
-        odom = probe.last('odom').pose.pose.position
-        start = load_world().start_pose
-        assert odom.x == pytest.approx(still.x - start.x, abs=0.02)
-
+            # No command for 0.5 s stops the robot: it keeps the last command until then.
+            probe.drive(0.3, 0.0, 0.5)
+            last_sent = probe.sim_time()
+            wait_for(lambda: probe.sim_time() > last_sent + 1.0, 20, 'the timeout to pass')
+            with probe.lock:
+                odoms = [(secs(m.header.stamp), m.twist.twist.linear.x)
+                         for m in probe.msgs['odom']]
+            moving = [t for t, v in odoms if t > last_sent and v > 0.25]
+            stopped = [t for t, v in odoms if t > last_sent and abs(v) < 0.01]
+            assert moving and stopped
+            assert 0.4 <= stopped[0] - last_sent <= 0.5 + 0.3  # timeout + braking + delivery
+            still = probe.truth().robot
+            probe.wait_sim(0.3)
+            again = probe.truth().robot
+            assert math.hypot(again.x - still.x, again.y - still.y) < 0.005
+            odom = probe.last('odom').pose.pose.position
+            start = load_world().start_pose
+            assert odom.x == pytest.approx(again.x - start.x, abs=0.02)
+        finally:
+            sim.set_parameters([Parameter('real_time_factor', value=1.0)])
 
     def test_set_obstacle_service_shows_in_scan(self, default_sim):
         sim, probe = default_sim
@@ -223,7 +250,7 @@ def test_gripper_and_shelf_collision_over_ros(tmp_path):
         'name: facing_red_box\nseed: 1\n'
         f'start: {{x: {box.x}, y: 3.95, theta: {-math.pi / 2}}}\n'
         'obstacles:\n  - {name: pallet 1, kind: pallet, aisle: aisle 1, trigger: {at: 1.0}}\n')
-    with NodeRunner() as runner:
+    with isolated_runner() as runner:
         _, probe = start(runner, scenario=str(scenario), real_time_factor=2.0,
                          enable_camera=False)
         res = probe.call(probe.gripper_cli, SetBool.Request(data=True))
