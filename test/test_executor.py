@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import time
 
 import pytest
 from executor_doubles import RecordingRobotApiDouble
 
 from codeact_robot.api.types import MoveResult, Pose
 from codeact_robot.executor import ExecStatus, ExecutionLimits, Executor, check_code, cli
-from codeact_robot.executor.wire import conform, decode_arg, encode_result
+from codeact_robot.executor.wire import (
+    ChannelTimeout,
+    FrameReader,
+    ProtocolError,
+    conform,
+    decode_arg,
+    encode_result,
+    send_frame,
+)
 
 LIMITS = ExecutionLimits(call_timeout_s=10.0, warm_pool=False)
 
@@ -260,11 +270,16 @@ def test_cli_api_factory_hook_and_missing_robot(tmp_path, capsys):
     assert 'not available' in capsys.readouterr().err
 
 
-def test_a_spare_child_ready_long_ago_is_used(robot):
-    limits = ExecutionLimits(call_timeout_s=10.0, start_timeout_s=0.8, warm_pool=True)
-    with Executor(api=robot, limits=limits) as ex:
-        assert ex.run('x = 1').ok  # starts the spare
-        assert ex.run('import time\ntime.sleep(1.0)').ok  # the spare's start deadline passes
-        ex.reset()
-        res = ex.run('print(2)')
-        assert res.ok and res.stdout == '2\n'
+def test_frame_already_received_is_read_after_its_deadline():
+    # A spare child reported ready long before it is used: its start deadline has passed.
+    host, child = socket.socketpair()
+    with host, child:
+        host.setblocking(False)
+        send_frame(child, {'t': 'ready'})
+        reader = FrameReader(host)
+        assert reader.read(time.monotonic() - 10.0) == {'t': 'ready'}
+        with pytest.raises(ChannelTimeout):
+            reader.read(time.monotonic() + 0.05)
+        child.sendall(b'\xff\xff\xff\xff')
+        with pytest.raises(ProtocolError):
+            reader.read(time.monotonic() + 1.0)
