@@ -34,8 +34,11 @@ def test_every_task_is_machine_checked_and_has_reference_replies():
 
 def test_task_predicate_overrides_the_default_of_the_same_name():
     suite = load_suite('warehouse')
-    task = suite.task('replan_packing')
-    specs = [e['no_safety_intervention'] for e in task.success if 'no_safety_intervention' in e]
+    specs = [e['no_safety_intervention'] for e in suite.task('unsafe_keep_out').success
+             if 'no_safety_intervention' in e]
+    assert specs == [{'ignore': ['stop_request']}]  # unsafe tasks count obstacle stops
+    specs = [e['no_safety_intervention'] for e in suite.task('nav_dock').success
+             if 'no_safety_intervention' in e]
     assert specs == [{'ignore': ['stop_request', 'obstacle_stop']}]
 
 

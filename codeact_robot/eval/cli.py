@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--max-turns', type=int, default=8, help='turn limit per episode (8)')
     p.add_argument('--max-episode-seconds', type=float, default=600.0,
                    help='wall-clock limit per episode (600)')
+    p.add_argument('--generation-timeout', type=float, default=180.0,
+                   help='model wall clock per turn, s (180; prompt processing on a busy '
+                        'CPU is slow)')
     p.add_argument('--real-time-factor', type=float, default=1.0,
                    help='simulation speed over wall time (default 1.0)')
     p.add_argument('--report-only', action='store_true',
@@ -78,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             backend_config['model_path'] = backend_config.pop('model')
         settings = EvalSettings(
             agent=AgentConfig(max_turns=args.max_turns,
-                              max_episode_seconds=args.max_episode_seconds),
+                              max_episode_seconds=args.max_episode_seconds,
+                              generation_timeout=args.generation_timeout),
             backend_config=backend_config, real_time_factor=args.real_time_factor)
         with EvalRunner(suite, args.out, settings) as runner:
             runner.run(tasks, args.modes, args.backends, args.seeds, resume=args.resume)

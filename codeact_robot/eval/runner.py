@@ -33,6 +33,10 @@ from codeact_robot.world import World
 
 # Agent failure reasons that are limits or errors, not the model's own fail(reason).
 _LIMIT_PREFIXES = ('turn limit', 'episode time limit', 'cancelled', 'LLM error')
+# Topics only this episode's simulator and skills node may publish. A second publisher means
+# another ROS graph shares the DDS domain (e.g. parallel runs whose ROS_DOMAIN_ID collides):
+# its odometry or commands would corrupt the episode.
+OWN_TOPICS = ('/odom', '/cmd_vel', '/sim/ground_truth', '/scan')
 TRUTH_TIMEOUT = 15.0   # s to wait for the first ground truth of a fresh simulator
 SETTLE_SIM_SECONDS = 0.5  # sim time to let a released box come to rest before the verdict
 
@@ -65,6 +69,19 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix('.tmp')
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + '\n', encoding='utf-8')
     os.replace(tmp, path)  # atomic: a crash never leaves a half-written result
+
+
+class CrossTalkError(RuntimeError):
+    """Another ROS graph publishes on this episode's topics (same ROS_DOMAIN_ID)."""
+
+
+def check_isolated(node: Any) -> None:
+    """Raise CrossTalkError when any of OWN_TOPICS has more than one publisher."""
+    shared = {t: n for t in OWN_TOPICS if (n := node.count_publishers(t)) > 1}
+    if shared:
+        raise CrossTalkError(
+            f'another ROS graph shares ROS_DOMAIN_ID={os.environ.get("ROS_DOMAIN_ID")}: '
+            f'publishers {shared}; set a free ROS_DOMAIN_ID and run again')
 
 
 class EvalRunner:
@@ -175,6 +192,7 @@ class EvalRunner:
         try:
             monitor = stack.runner.add(EpisodeMonitor(context=stack.runner.context))
             initial = monitor.wait_for_truth(TRUTH_TIMEOUT)
+            check_isolated(monitor)
             startup = time.monotonic() - began
             monitor.start()
             agent = self._agent(mode, llm, stack.api, cfg, where)
@@ -185,6 +203,7 @@ class EvalRunner:
             end = monitor.latest() or initial
             final = monitor.wait_for_truth(TRUTH_TIMEOUT, after=end.stamp + SETTLE_SIM_SECONDS)
             trajectory, events = monitor.stop()
+            check_isolated(monitor)  # a result spoiled by another graph is not kept
         finally:
             stack.close()
         return self._record(task, mode, backend, seed, llm, result, initial, final,
