@@ -191,10 +191,17 @@ def test_lines_up_with_a_box_off_to_the_side(world):
         outcome = skill.run('orange box')
         held = sim.ground_truth().held
         green = sim.box_position('green box')
+        orange = sim.box_position('orange box')
+        robot = sim.robot_pose()
     finally:
         sim.close()
     assert outcome.status == GraspStatus.HELD, outcome.message
     assert held == 'orange box'
+    # Picked up square and centred on the pad.
+    sideways = (-(orange[0] - robot.x) * math.sin(robot.theta)
+                + (orange[1] - robot.y) * math.cos(robot.theta))
+    assert abs(sideways) < 0.03
+    assert abs(math.remainder(robot.theta - world.places['shelf A'].theta, 2 * math.pi)) < 0.06
     # The neighbour was not disturbed.
     start_green = world.box('green box')
     assert math.hypot(green[0] - start_green.x, green[1] - start_green.y) < 0.01

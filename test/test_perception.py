@@ -350,3 +350,28 @@ def test_marker_on_a_shaded_side_face_joins_the_box_beside_it():
     rgb, depth = render([front, side], pose)
     found = BoxDetector(MOUNT).detect(rgb, depth, K, pose)
     assert [(d.label, d.marker_id) for d in found] == [('green box', 9)]
+
+
+@pytest.mark.parametrize('turn', [0.0, 0.3, -0.45])
+def test_face_normal_of_a_turned_box(turn):
+    pose = Pose(0.5, 0.2, 0.4)
+    face_yaw = pose.theta + math.pi + turn  # facing the robot, then turned
+    front = Face((2.0, 0.9, 0.15), face_yaw, 0.3, 0.3, COLORS['yellow'])
+    rgb, depth = render([front], pose)
+    obs = BoxDetector(MOUNT).observe(rgb, depth, K, pose)
+    assert len(obs) == 1 and obs[0].face_yaw is not None
+    assert abs(math.remainder(obs[0].face_yaw - face_yaw, 2 * math.pi)) < 0.03
+
+
+def test_no_face_normal_for_a_corner_seen_at_45_degrees():
+    pose = Pose(0.0, 0.0, 0.0)
+    # two faces of a cube meeting at the near corner (1.5, 0), each turned 45 degrees
+    size = 0.3
+    faces = [Face((1.5 + size / 2 * math.cos(a + math.pi / 2) * s,
+                   size / 2 * math.sin(a + math.pi / 2) * s, 0.15), a, size, size,
+                  COLORS['blue']) for a, s in ((math.pi - math.pi / 4, -1),
+                                               (math.pi + math.pi / 4, 1))]
+    rgb, depth = render(faces, pose)
+    obs = BoxDetector(MOUNT).observe(rgb, depth, K, pose)
+    assert len(obs) == 1
+    assert obs[0].face_yaw is None

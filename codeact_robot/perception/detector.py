@@ -41,6 +41,8 @@ class PerceptionConfig:
     face_slab: float = 0.04
     # Coloured blobs wider or taller than this (m) are not boxes (pallets, forklifts, people).
     max_box_extent: float = 0.45
+    # Largest median distance (m) of face points from their fitted line for a flat face.
+    face_flatness: float = 0.006
     # Coloured blobs lower than this (m) are floor markings (drop zone, keep-out), not boxes.
     min_top_height: float = 0.04
     # Printed marker side (m); enables a marker-pose fallback when depth is missing.
@@ -60,6 +62,9 @@ class BoxObservation:
     bearing: float  # rad, positive = left
     face_distance: float  # base_link origin -> visible surface, horizontal
     confidence: float
+    # Map yaw of the visible face's outward normal (towards the camera), None when the depth
+    # does not show one flat vertical face (e.g. a corner seen at 45 degrees).
+    face_yaw: float | None
     pixel: tuple[float, float]
     area: int
     source: str  # 'depth' or 'marker'
@@ -187,6 +192,7 @@ class BoxDetector:
         valid = np.isfinite(z) & (z > cfg.min_depth) & (z < cfg.max_range)
         valid_fraction = float(valid.mean())
         face_base: np.ndarray | None = None
+        face_yaw: float | None = None
         source = 'depth'
         if valid_fraction >= cfg.min_valid_depth_fraction:
             points = optical_to_base(backproject(us[valid], vs[valid], z[valid], k_matrix),
@@ -195,6 +201,14 @@ class BoxDetector:
                           or np.percentile(points[:, 2], 90) < cfg.min_top_height):
                 return None
             face_base = self._near_face(points)
+            if color:
+                fit = self._face_fit(points)
+                if fit is not None:
+                    normal, middle = fit
+                    face_yaw = math.remainder(normal + pose.theta, 2.0 * math.pi)
+                    # Seen obliquely, the nearest slab is the face's near end; the middle of
+                    # the fitted face is its centre.
+                    face_base = np.array([middle[0], middle[1], face_base[2]])
         elif marker is not None and cfg.marker_side:
             centre = marker_pose(marker, cfg.marker_side, k_matrix)
             if centre is not None and cfg.min_depth < centre[2] < cfg.max_range:
@@ -226,6 +240,7 @@ class BoxDetector:
             bearing=float(math.atan2(centre_base[1], centre_base[0])),
             face_distance=float(math.hypot(face_base[0], face_base[1])),
             confidence=confidence,
+            face_yaw=face_yaw,
             pixel=(float(pixel[0]), float(pixel[1])),
             area=area,
             source=source,
@@ -241,6 +256,30 @@ class BoxDetector:
         ranges = np.hypot(points[:, 0], points[:, 1])
         near = ranges <= np.percentile(ranges, 10) + self.config.face_slab
         return np.median(points[near], axis=0)
+
+    def _face_fit(self, points: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """Return (base-frame yaw of the face normal, face middle x/y) or None.
+
+        Fits a line to the footprint (x, y) of the points below the top surface; a good fit
+        means one flat vertical face, whose normal is turned towards the camera.
+        """
+        top = np.percentile(points[:, 2], 95)
+        side = points[points[:, 2] < top - 0.02, :2]
+        if len(side) < 20:
+            return None
+        vx, vy, x0, y0 = cv2.fitLine(side.astype(np.float32), cv2.DIST_HUBER, 0, 0.01,
+                                     0.01).ravel()
+        direction = np.array([vx, vy], dtype=float)
+        normal = np.array([-vy, vx], dtype=float)
+        offsets = side - np.array([x0, y0], dtype=float)
+        along = offsets @ direction
+        lo, hi = np.percentile(along, [2, 98])
+        if np.median(np.abs(offsets @ normal)) > self.config.face_flatness or hi - lo < 0.05:
+            return None
+        origin = np.array([x0, y0], dtype=float)
+        if normal @ (self.mount.translation()[:2] - origin) < 0:
+            normal = -normal
+        return float(math.atan2(normal[1], normal[0])), origin + direction * (lo + hi) / 2
 
     def _too_large(self, points: np.ndarray) -> bool:
         """Return True if a blob is bigger than a box (a pallet, a forklift, a person)."""

@@ -108,9 +108,13 @@ class GraspConfig:
     press: float = 0.015
     lateral_tolerance: float = 0.025
     heading_tolerance: float = 0.03
+    # A refined approach heading this much off the first one is worth a second line-up.
+    refine_tolerance: float = 0.06
     # Beyond this bearing the robot is not facing the box's side: approach along the line of
     # sight instead of along the current heading.
     max_approach_bearing: float = 0.6
+    # Approach square to a face only if it is turned at most this far from the line of sight.
+    max_face_angle: float = 0.7
     suction_timeout: float = 1.0
     creep_step: float = 0.015
     creep_attempts: int = 2
@@ -238,13 +242,15 @@ class GraspSkill:
                          f'The {self._label} is {obs.distance:.1f} m away; grasp reaches about '
                          f'{cfg.max_reach:.1f} m. Drive closer first, e.g. move_to({hint_x:.2f}, '
                          f'{hint_y:.2f}), then call grasp again.')
-        heading = frame_pose.theta
-        if abs(obs.bearing) > cfg.max_approach_bearing:
-            heading = math.atan2(obs.face[1] - frame_pose.y, obs.face[0] - frame_pose.x)
+        heading = self._approach_heading(obs, frame_pose, frame_pose.theta)
         self._feedback('aligning', reach)
         self._line_up(obs, heading)
         obs, pose = self._look_for(wanted, 'lining up')
-        if abs(self._lateral(obs, pose, heading)) > cfg.lateral_tolerance:
+        # From the standoff the face is seen square and close: refine the approach once.
+        refined = self._approach_heading(obs, pose, heading)
+        if (abs(self._lateral(obs, pose, refined)) > cfg.lateral_tolerance
+                or abs(_wrap(refined - heading)) > cfg.refine_tolerance):
+            heading = refined
             self._line_up(obs, heading)
             obs, pose = self._look_for(wanted, 'lining up')
         if abs(_wrap(heading - pose.theta)) > cfg.heading_tolerance:
@@ -289,6 +295,22 @@ class GraspSkill:
                 'release() at the destination.')
 
     # -- geometry ---------------------------------------------------------------------------
+
+    def _approach_heading(self, obs: BoxObservation, pose: Pose, current: float) -> float:
+        """Return the heading to drive the pad square onto the box face.
+
+        Against the face normal when the depth shows one flat face turned towards the robot;
+        otherwise the current heading (shelf places face their shelf), or the line of sight
+        when the box is far off to the side.
+        """
+        sight = math.atan2(obs.face[1] - pose.y, obs.face[0] - pose.x)
+        if obs.face_yaw is not None:
+            square = _wrap(obs.face_yaw + math.pi)
+            if abs(_wrap(square - sight)) <= self.config.max_face_angle:
+                return square
+        if abs(obs.bearing) > self.config.max_approach_bearing:
+            return sight
+        return current
 
     def _lateral(self, obs: BoxObservation, pose: Pose, heading: float) -> float:
         """Sideways offset (m, left positive) of the box face from the approach line."""
