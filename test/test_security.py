@@ -273,6 +273,13 @@ OS_ATTACKS: dict[str, list[Attack]] = {
                "d = json.dumps({'t': 'done', 'ok': False, 'exc_type': [1], "
                "'exc_message': {'a': 1}, 'traceback': 5}).encode()\n"
                "s.sendall(struct.pack('>I', len(d)) + d)\ntime.sleep(5)", {'error'}),
+        attack('frame_flood', "import socket, sys, json, struct\n"
+               "s = socket.socket(fileno=int(sys.argv[1]))\n"
+               "d = json.dumps({'t': 'out', 's': 'stdout', 'd': 'x' * 1000}).encode()\n"
+               "f = struct.pack('>I', len(d)) + d\nwhile True:\n    s.sendall(f)",
+               {'timeout'}),
+        attack('stderr_fd_flood', "import os\nwhile True:\n    os.write(2, b'x' * 65536)",
+               {'timeout'}),
         attack('exit_hard', 'import os\nos._exit(0)', {'crashed'}),
         attack('segfault', 'import ctypes\nctypes.string_at(0)', {'crashed'}),
     ],

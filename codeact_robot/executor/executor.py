@@ -384,9 +384,12 @@ class Executor:
                 self._child = _Child(self._config, self._python)
         child = self._child
         child.wait_ready(self.limits.start_timeout_s)
-        if self.limits.warm_pool and self._spare is None:
-            self._spare = _Child(self._config, self._python)
         return child
+
+    def _top_up_pool(self) -> None:
+        """Start a spare child (after a step, so its start does not slow the step down)."""
+        if self.limits.warm_pool and self._spare is None and not self._closed:
+            self._spare = _Child(self._config, self._python)
 
     def _discard_child(self) -> None:
         if self._child is not None:
@@ -398,6 +401,7 @@ class Executor:
         with self._lock:
             self._discard_child()
             self._episode_used = 0.0
+            self._top_up_pool()
 
     def close(self) -> None:
         """Kill the children and release everything (idempotent)."""
@@ -455,6 +459,7 @@ class Executor:
         finally:
             self._episode_used += time.monotonic() - run_start
         result.duration = time.monotonic() - start
+        self._top_up_pool()
         return result
 
     def _serve(self, st: _RunState) -> ExecutionResult:
@@ -469,6 +474,9 @@ class Executor:
             except ProtocolError as exc:
                 return self._abort(st, ExecStatus.VIOLATION, 'ProtocolError', str(exc))
             kind = message['t']
+            if kind != 'done' and time.monotonic() >= st.deadline:
+                # A child streaming messages nonstop must still meet its deadline.
+                return self._timeout(st)
             if kind == 'out':
                 st.add_output(message.get('s'), message.get('d'), self.limits.max_output_chars)
             elif kind == 'call':

@@ -75,27 +75,38 @@ class FrameReader:
             message = self._frame()
             if message is not None:
                 return message
-            # Past the deadline, still take what already arrived (a spare child's "ready").
-            remaining = max(0.0, deadline - time.monotonic())
-            readable, _, _ = select.select([self._sock, *(extra or [])], [], [], remaining)
-            if not readable and remaining <= 0.0:
+            # Past the deadline, poll once more: take what already arrived (a spare child's
+            # "ready"), but a child that keeps writing cannot hold the reader past it.
+            remaining = deadline - time.monotonic()
+            readable, _, _ = select.select([self._sock, *(extra or [])], [], [],
+                                           max(0.0, remaining))
+            if remaining <= 0.0:
+                for item in readable:
+                    if item is self._sock:
+                        self._receive()
+                message = self._frame()
+                if message is not None:
+                    return message
                 raise ChannelTimeout('deadline reached')
             for item in readable:
                 if item is not self._sock:
                     if on_extra is not None:
                         on_extra(item)
                     continue
-                try:
-                    chunk = self._sock.recv(1 << 20)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError as exc:
-                    raise EOFError(str(exc)) from exc
-                if not chunk:
-                    raise EOFError('child closed the channel')
-                self._buf += chunk
-                if len(self._buf) > self._max + HEADER.size:
-                    self._frame()  # raises ProtocolError on an oversized header
+                self._receive()
+
+    def _receive(self) -> None:
+        try:
+            chunk = self._sock.recv(1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            raise EOFError(str(exc)) from exc
+        if not chunk:
+            raise EOFError('child closed the channel')
+        self._buf += chunk
+        if len(self._buf) > self._max + HEADER.size:
+            self._frame()  # raises ProtocolError on an oversized header
 
 
 def send_frame(sock: socket.socket, message: dict[str, Any], timeout: float = 5.0) -> None:
