@@ -108,3 +108,24 @@ def test_cli_report_only_rebuilds_the_table_from_results(tmp_path):
     assert table['rows'][0]['success_pct'] == 0.0
     assert table['rows'][0]['safety_interventions'] == 1
     assert 'robot_at: far away' in (tmp_path / 'table.md').read_text()
+
+
+def test_cross_talk_from_another_graph_is_detected():
+    """Two /odom publishers (e.g. a second simulator on the same ROS_DOMAIN_ID) spoil a run."""
+    from nav_msgs.msg import Odometry
+    from rclpy.node import Node
+
+    from codeact_robot.eval.runner import CrossTalkError, check_isolated
+    from codeact_robot.nodes.runner import NodeRunner, wait_for
+
+    with NodeRunner() as runner:
+        watcher = runner.add(Node('watcher', context=runner.context))
+        first = runner.add(Node('sim_a', context=runner.context))
+        first.create_publisher(Odometry, '/odom', 10)
+        wait_for(lambda: watcher.count_publishers('/odom') == 1, 10.0, 'one /odom publisher')
+        check_isolated(watcher)  # positive control: one publisher is fine
+        second = runner.add(Node('sim_b', context=runner.context))
+        second.create_publisher(Odometry, '/odom', 10)
+        wait_for(lambda: watcher.count_publishers('/odom') == 2, 10.0, 'two /odom publishers')
+        with pytest.raises(CrossTalkError, match='/odom'):
+            check_isolated(watcher)
