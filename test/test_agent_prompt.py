@@ -1,0 +1,98 @@
+"""System prompt generation from the API docstrings, the world and the safety limits."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from codeact_robot.agent.prompt import (
+    api_reference,
+    build_system_prompt,
+    compact_docstring,
+    load_prompt_file,
+)
+from codeact_robot.api.errors import API_ERRORS
+from codeact_robot.api.robot_api import RobotApi
+from codeact_robot.api.types import Place
+from codeact_robot.world import load_world
+
+PLACES = [Place('shelf Z', 1.5, -2.25, 0.0, 'shelf', 'spare parts'),
+          Place('dock 9', 0.0, 7.0, 3.14, 'dock')]
+
+
+def test_every_llm_function_is_documented_from_its_docstring():
+    ref = api_reference()
+    for name in RobotApi.LLM_FUNCTIONS:
+        fn = getattr(RobotApi, name)
+        first_line = inspect.getdoc(fn).splitlines()[0]
+        assert f'\n{name}(' in '\n' + ref, name
+        assert first_line in ref, name
+    assert 'emergency_stop' not in ref  # trusted side only
+    assert ('move_to(x: float, y: float, theta: float | None = None, speed: float | None = '
+            'None, avoid: list[str] | None = None) -> MoveResult') in ref
+    assert 'locations() -> dict[str, Place]' in ref
+
+
+def test_compact_docstring_joins_sections():
+    doc = inspect.getdoc(RobotApi.move)
+    text = compact_docstring(doc)
+    assert text.splitlines() == [
+        '  Drive straight by a distance without planning; stops before obstacles.',
+        '  distance: Metres, negative to back up (at most 2 m per call).',
+        '  speed: m/s, or None for the default.',
+        '  Returns: MoveResult; status "arrived" when the full distance was driven.',
+    ]
+
+
+def test_prompt_holds_places_limits_rules_and_examples():
+    prompt = build_system_prompt(PLACES, limits={'max_linear_speed': '0.5 m/s'},
+                                 aisles=['aisle 7'], inventory={'red box': 'shelf Z'})
+    assert '- shelf Z: 1.50, -2.25 (shelf) spare parts' in prompt
+    assert '- dock 9: 0.00, 7.00 (dock)' in prompt
+    assert 'aisle 7' in prompt and 'red box -> shelf Z' in prompt
+    assert '- max linear speed: 0.5 m/s' in prompt
+    assert 'ONE ```python block' in prompt and 'done(summary)' in prompt
+    assert 'fail(reason)' in prompt and 'unsafe' in prompt
+    for err in API_ERRORS:
+        assert err.__name__ in prompt
+    assert 'MoveResult(status, message, pose, blocked_at, blocked_aisle' in prompt
+    examples = load_prompt_file().examples
+    assert len(examples) >= 3 and prompt.count('Example ') == len(examples)
+    assert 'avoid=["aisle 2"]' in prompt  # the blocked-aisle example
+    assert '{' not in prompt.replace('{}', '') or 'dict[' in prompt  # no unfilled fields
+
+
+def test_examples_and_defaults_are_optional():
+    prompt = build_system_prompt(PLACES, n_examples=0)
+    assert 'Example 1' not in prompt
+    defaults = load_prompt_file().default_limits
+    assert defaults[0].strip().splitlines()[0] in prompt
+    assert build_system_prompt({p.name: p for p in PLACES}, n_examples=0) == prompt
+
+
+def test_prompt_from_the_real_world_has_all_its_places():
+    world = load_world()
+    prompt = build_system_prompt(world.places, aisles=[a.name for a in world.aisles],
+                                 inventory={b.name: b.location for b in world.boxes})
+    for name, place in world.places.items():
+        assert f'- {name}: {place.x:.2f}, {place.y:.2f}' in prompt
+    assert 'red box -> shelf B' in prompt
+    # Small models need a short prompt: about 2,000 tokens at most (~3.5 chars a token).
+    assert len(prompt) < 7500, len(prompt)
+
+
+def test_examples_only_call_api_functions():
+    import ast
+    allowed = set(RobotApi.LLM_FUNCTIONS) | {'done', 'fail', 'print', 'round', 'len'}
+    for example in load_prompt_file().examples:
+        for turn in example['turns']:
+            code = turn['assistant'].split('```python\n', 1)[1].split('```', 1)[0]
+            calls = {n.func.id for n in ast.walk(ast.parse(code))
+                     if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+            assert calls <= allowed, calls - allowed
+
+
+def test_missing_prompt_file_fails_clearly():
+    with pytest.raises(FileNotFoundError):
+        load_prompt_file('nope.yaml')
