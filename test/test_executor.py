@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 
 import pytest
@@ -283,3 +284,18 @@ def test_frame_already_received_is_read_after_its_deadline():
         child.sendall(b'\xff\xff\xff\xff')
         with pytest.raises(ProtocolError):
             reader.read(time.monotonic() + 1.0)
+
+
+def test_cancel_from_another_thread_kills_the_step(ex, robot):
+    before = len(robot.stops)
+    timer = threading.Timer(0.3, ex.cancel, args=('user pressed stop',))
+    timer.start()
+    try:
+        res = ex.run('while True:\n    pass', timeout=8.0)
+    finally:
+        timer.cancel()
+    assert res.status == ExecStatus.KILLED and res.exc_type == 'Cancelled'
+    assert 'user pressed stop' in res.exc_message and res.robot_stopped
+    assert len(robot.stops) >= before + 1
+    assert ex.run('print(5)').stdout == '5\n'
+    ex.cancel()  # nothing running: no effect

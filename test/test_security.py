@@ -118,6 +118,14 @@ ATTACKS: dict[str, list[Attack]] = {
                'class A:\n    x = 1\nprint(A().x)', '1\n'),
         attack('record_private_fields', 'p = get_pose()\nprint(p._f)', {'rejected'}),
         attack('module_proxy_private', "import math\ngetattr(math, '_m')", {'error'}),
+        attack('annotation_eval_singledispatch',
+               'import functools\n@functools.singledispatch\ndef f(x):\n    pass\n'
+               "@f.register\ndef g(x: '().__class__'):\n    pass", {'rejected'}),
+        attack('annotation_eval_getattr',
+               "import functools\nsd = getattr(functools, 'singledispatch')", {'error'},
+               'import functools\nprint(functools.reduce(lambda a, b: a + b, [1, 2, 3]))',
+               '6\n'),
+        attack('ndarray_dump', "import numpy as np\nnp.zeros(2).dump(SENTINEL)", {'rejected'}),
     ],
     'builtins': [
         attack('eval', "eval('1 + 1')", {'rejected'}, 'print(1 + 1)', '2\n'),

@@ -76,6 +76,7 @@ MODULE_DENIED: dict[str, list[str]] = {
               'fromfile', 'fromregex', 'show_config', 'show_runtime', 'rec', 'char'],
     'typing': ['get_type_hints', 'ForwardRef', 'TYPE_CHECKING'],
     'random': ['SystemRandom'],
+    'functools': ['singledispatch', 'singledispatchmethod'],  # eval() string annotations
     'time': ['tzset'],
 }
 
@@ -353,6 +354,8 @@ class Executor:
         self._spare: _Child | None = None
         self._episode_used = 0.0
         self._closed = False
+        self._running: _Child | None = None
+        self._cancel_reason: str | None = None
         self.last_kill_latency: float | None = None
         self._child = _Child(self._config, self._python)
 
@@ -383,7 +386,12 @@ class Executor:
             else:
                 self._child = _Child(self._config, self._python)
         child = self._child
-        child.wait_ready(self.limits.start_timeout_s)
+        try:
+            child.wait_ready(self.limits.start_timeout_s)
+        except ExecutorError:
+            # One more try with a fresh child (a spare may have been killed from outside).
+            self._child = child = _Child(self._config, self._python)
+            child.wait_ready(self.limits.start_timeout_s)
         return child
 
     def _top_up_pool(self) -> None:
@@ -414,6 +422,22 @@ class Executor:
                     child.close()
             self._child = self._spare = None
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def cancel(self, reason: str = 'cancelled') -> None:
+        """Stop the running step now, from any thread: kill its child and stop the robot.
+
+        The ``run`` in progress returns status ``killed`` (``exc_type`` ``Cancelled``).
+        """
+        child = self._running
+        if child is None:
+            return
+        self._cancel_reason = reason
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # it ended by itself; the run reports that
+        if self._on_stop is not None:
+            self._on_stop(reason)
 
     def child_pids(self) -> list[int]:
         """Pids of the live children (current and spare), for tests and monitoring."""
@@ -452,11 +476,16 @@ class Executor:
         run_start = time.monotonic()
         state = _RunState(child, run_start + budget, budget, budget == left)
         state.result.state_reset = stale
+        self._cancel_reason = None
+        self._running = child
         try:
             child.send({'t': 'run', 'code': code,
                         'output_chars': self.limits.max_output_chars})
             result = self._serve(state)
+        except OSError:
+            result = self._child_died(state)  # it died before it could read the code
         finally:
+            self._running = None
             self._episode_used += time.monotonic() - run_start
         result.duration = time.monotonic() - start
         self._top_up_pool()
@@ -636,7 +665,10 @@ class Executor:
     def _child_died(self, st: _RunState) -> ExecutionResult:
         code = st.child.kill()
         sig = -code if code is not None and code < 0 else None
-        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and st.child.killed_at is None):
+        if self._cancel_reason is not None:
+            status, exc_type = ExecStatus.KILLED, 'Cancelled'
+            message = f'the step was cancelled ({self._cancel_reason})'
+        elif sig == signal.SIGXCPU or (sig == signal.SIGKILL and st.child.killed_at is None):
             status, exc_type = ExecStatus.KILLED, 'ResourceLimitError'
             message = f'CPU time limit of {self.limits.cpu_time_s} s exceeded'
         elif sig == signal.SIGXFSZ:

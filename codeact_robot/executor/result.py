@@ -97,7 +97,9 @@ class ExecutionResult:
             parts.append('Stderr:\n' + self.stderr.rstrip('\n'))
         if self.output_truncated:
             parts.append('[output truncated: only the first part is shown]')
-        if self.status == ExecStatus.ERROR:
+        if self.status == ExecStatus.REJECTED:
+            parts.append('The code was not run; change it and try again.')
+        elif self.status == ExecStatus.ERROR:
             parts.append(self.traceback.rstrip('\n') if self.traceback
                          else f'{self.exc_type}: {self.exc_message}')
         elif self.status != ExecStatus.OK:

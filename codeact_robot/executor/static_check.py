@@ -31,7 +31,9 @@ FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset({
     'tb_frame', 'tb_next', 'co_code', 'co_consts', 'func_globals', 'mro', 'format_map',
     'tofile', 'ctypes', 'ctypeslib', 'system', 'popen', 'fork', 'spawn', 'load', 'save',
     'savez', 'savez_compressed', 'savetxt', 'loadtxt', 'genfromtxt', 'fromfile', 'memmap',
-    'fromregex', 'get_type_hints', 'ForwardRef', 'with_traceback',
+    'fromregex', 'get_type_hints', 'ForwardRef', 'with_traceback', 'dump',
+    # These evaluate string annotations with eval() (singledispatch's register does).
+    'singledispatch', 'singledispatchmethod',
 })
 
 #: Special methods the model's classes may define (all run inside the child only).

@@ -1,0 +1,2 @@
+# expect: timeout
+x = 9 ** 9 ** 9

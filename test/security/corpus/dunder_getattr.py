@@ -1,0 +1,3 @@
+# expect: error
+g = getattr(get_pose, '__glo' + 'bals__')
+print(g)

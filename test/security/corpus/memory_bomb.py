@@ -1,0 +1,4 @@
+# expect: error killed
+blocks = []
+while True:
+    blocks.append(bytearray(50_000_000))
