@@ -104,6 +104,8 @@ def test_pure_pursuit_turns_towards_the_path_then_drives_and_stops_at_goal():
     assert 0.0 < left.linear <= 0.5 and left.angular < 0.0  # steer back right onto the path
     align = f.step((2.0, 0.0, 0.0))
     assert align.phase == 'aligning' and align.angular > 0.0 and align.linear == 0.0
+    settling = f.step((2.0, 0.0, 1.0))
+    assert settling.phase == 'settling' and not settling.done  # still turning a moment ago
     done = f.step((2.0, 0.0, 1.0))
     assert done.done
 
@@ -123,3 +125,63 @@ def test_pure_pursuit_drives_a_kinematic_unicycle_along_an_l_shaped_path():
         th += cmd.angular * dt
     assert cmd.done
     assert math.dist((x, y), (2.0, 2.0)) <= 0.1
+
+
+def _lidar_grid():
+    from codeact_robot.world.grid import rasterize
+    rects = ([w.rect for w in WORLD.walls] + [s.parts()[1] for s in WORLD.shelves]
+             + [s.rect for s in WORLD.stations])
+    g = rasterize(WORLD.bounds, rects, 0.05, 0.0)
+    return OccupancyGrid(g.occupied, g.resolution, g.origin)
+
+
+def _raycast(grid: OccupancyGrid, pose, n: int = 360, max_range: float = 10.0) -> np.ndarray:
+    """Base-frame lidar returns (lidar at the base origin) by marching rays through the grid."""
+    angles = np.linspace(-math.pi, math.pi, n, endpoint=False)
+    r = np.arange(0.1, max_range, 0.01)[:, None]
+    x = pose[0] + r * np.cos(pose[2] + angles)
+    y = pose[1] + r * np.sin(pose[2] + angles)
+    rows = np.floor((y - grid.origin[1]) / grid.resolution).astype(int)
+    cols = np.floor((x - grid.origin[0]) / grid.resolution).astype(int)
+    inside = (rows >= 0) & (rows < grid.shape[0]) & (cols >= 0) & (cols < grid.shape[1])
+    hit = ~inside
+    hit[inside] = grid.occupied[rows[inside], cols[inside]]
+    first = np.argmax(hit, axis=0)
+    ok = hit[first, np.arange(n)]
+    ranges = r[first, 0][ok]
+    return np.column_stack([ranges * np.cos(angles[ok]), ranges * np.sin(angles[ok])])
+
+
+@pytest.mark.parametrize('true_pose', [(1.2, 4.0, 0.0), (6.0, 4.0, 1.2), (10.2, 2.0, -2.5)])
+def test_scan_matcher_recovers_pose_from_a_drifted_guess(true_pose):
+    from codeact_robot.nav.localizer import ScanMatcher
+    grid = _lidar_grid()
+    pts = _raycast(grid, true_pose)
+    matcher = ScanMatcher(grid)
+    guess = (true_pose[0] + 0.15, true_pose[1] - 0.1, true_pose[2] + 0.06)
+    m = matcher.match(guess, pts)
+    assert m.ok, m
+    assert math.dist(m.pose[:2], true_pose[:2]) < 0.03
+    assert abs(wrap_angle(m.pose[2] - true_pose[2])) < 0.01
+
+
+def test_scan_matcher_ignores_unmapped_obstacles_and_refuses_nonsense():
+    from codeact_robot.nav.localizer import Localizer, ScanMatcher
+    grid = _lidar_grid()
+    true_pose = (2.0, 4.0, 0.0)
+    pts = _raycast(grid, true_pose)
+    # A pallet-sized cluster 1.5 m ahead that the map does not know.
+    clutter = np.array([(1.5, y) for y in np.linspace(-0.6, 0.6, 25)])
+    matcher = ScanMatcher(grid)
+    m = matcher.match((2.1, 3.95, 0.03), np.vstack([pts, clutter]))
+    assert m.ok and math.dist(m.pose[:2], true_pose[:2]) < 0.03
+    assert not matcher.match(true_pose, np.random.default_rng(0).uniform(-5, 5, (300, 2))).ok
+    loc = Localizer(matcher, initial=(1.0, 4.0, 0.0))
+    odom = (1.0, 0.0, 0.0)  # odometry says x = 2.0; truth is x = 2.0 too: no correction needed
+    for _ in range(5):
+        loc.update(odom, pts)
+    assert math.dist(loc.map_pose(odom)[:2], true_pose[:2]) < 0.03
+    drifted = (1.1, 0.05, 0.02)  # odometry drifted; the scan still shows the true pose
+    for _ in range(10):
+        loc.update(drifted, pts)
+    assert math.dist(loc.map_pose(drifted)[:2], true_pose[:2]) < 0.03

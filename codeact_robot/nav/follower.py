@@ -16,10 +16,13 @@ class FollowerConfig:
     lookahead: float = 0.5
     goal_tolerance: float = 0.08
     yaw_tolerance: float = 0.05
-    rotate_in_place_angle: float = 0.8
+    rotate_in_place_angle: float = 0.4
     heading_gain: float = 2.0
     approach_gain: float = 1.0
     min_speed: float = 0.05
+    min_turn_rate: float = 0.12
+    # Heading change per control step below which the base counts as no longer turning (rad).
+    settle_rate: float = 0.002
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class PathFollower:
         self.final_theta = final_theta
         self._index = 0
         self._reached_position = False
+        self._last_theta: float | None = None
 
     @property
     def goal(self) -> Point:
@@ -88,12 +92,16 @@ class PathFollower:
         dist_goal = math.dist((x, y), self.goal)
         if not self._reached_position and dist_goal <= cfg.goal_tolerance:
             self._reached_position = True
+        last, self._last_theta = self._last_theta, th
         if self._reached_position:
             if self.final_theta is None:
                 return FollowCommand(0.0, 0.0, True, 0.0, 'arrived')
             err = wrap_angle(self.final_theta - th)
             if abs(err) <= cfg.yaw_tolerance:
-                return FollowCommand(0.0, 0.0, True, 0.0, 'arrived')
+                # Done only once the base has stopped turning: a late stop overshoots, and the
+                # overshoot is corrected before reporting arrival.
+                settled = last is not None and abs(wrap_angle(th - last)) < cfg.settle_rate
+                return FollowCommand(0.0, 0.0, settled, 0.0, 'arrived' if settled else 'settling')
             return FollowCommand(0.0, self._turn_rate(err), False, 0.0, 'aligning')
         self._progress(pose)
         remaining = self._remaining(pose)
@@ -115,7 +123,7 @@ class PathFollower:
 
     def _turn_rate(self, err: float) -> float:
         w = self.config.heading_gain * err
-        w = math.copysign(max(abs(w), 0.15), w)
+        w = math.copysign(max(abs(w), self.config.min_turn_rate), w)
         return max(-self.max_angular, min(self.max_angular, w))
 
     def _lookahead_point(self, pose: Pose2) -> Point:

@@ -47,7 +47,7 @@ def quaternion_from_yaw(yaw: float) -> tuple[float, float, float, float]:
 
 def path_length(points: Sequence[Point]) -> float:
     """Return the length of a polyline."""
-    return sum(math.dist(points[i], points[i + 1]) for i in range(len(points) - 1))
+    return float(sum(math.dist(points[i], points[i + 1]) for i in range(len(points) - 1)))
 
 
 def densify(points: Sequence[Point], step: float) -> list[Point]:

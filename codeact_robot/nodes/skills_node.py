@@ -47,7 +47,8 @@ from codeact_robot.nav.geometry import (
     wrap_angle,
     yaw_from_quaternion,
 )
-from codeact_robot.nav.grid import OccupancyGrid, rectangle
+from codeact_robot.nav.grid import OccupancyGrid, point_in_polygon, rectangle
+from codeact_robot.nav.localizer import Localizer, ScanMatcher
 from codeact_robot.nav.planner import GridPlanner, Plan
 from codeact_robot.safety import layer as events
 from codeact_robot.safety.geofence import Box, Geofence
@@ -58,6 +59,7 @@ from codeact_robot.safety.validation import check_names, check_number
 from codeact_robot.skills import motion
 from codeact_robot.skills.motion import DriveTask, FollowPathTask, MotionOutcome
 from codeact_robot.world import World, load_world
+from codeact_robot.world.grid import rasterize
 from codeact_robot_interfaces.action import Drive, Grasp, MoveTo
 from codeact_robot_interfaces.msg import Detection as DetectionMsg
 from codeact_robot_interfaces.msg import GripperState, SafetyEvent
@@ -73,6 +75,9 @@ _DRIVE_STATUS = {motion.ARRIVED: Drive.Result.DONE, motion.BLOCKED: Drive.Result
                  motion.SAFETY_STOP: Drive.Result.SAFETY_STOP,
                  motion.CANCELED: Drive.Result.CANCELED, motion.INVALID: Drive.Result.INVALID,
                  motion.NO_PATH: Drive.Result.INVALID}
+
+# Clearance kept beyond a goal's stopping point during the final approach (m).
+FINAL_MARGIN = 0.12
 
 # Message prefixes the API facade maps to exception types (see api/ros_robot_api.py).
 REFUSED = 'refused: '
@@ -128,7 +133,11 @@ class SkillsNode(Node):
         lm = self.world.lidar_mount
         self._lidar: Pose2 = (tuple(mount) if len(mount) == 3  # type: ignore[assignment]
                               else (lm.x, lm.y, lm.yaw))
-        wg = self.world.occupancy_grid(resolution=float(p('plan_resolution').value))
+        res = float(p('plan_resolution').value)
+        self._localizer: Localizer | None = None
+        if p('scan_matching').value:
+            self._localizer = Localizer(ScanMatcher(self._lidar_grid(res)), self._initial)
+        wg = self.world.occupancy_grid(resolution=res)
         self._grid = OccupancyGrid(wg.occupied, wg.resolution, wg.origin)
         margin = float(p('planner_margin').value)
         self._planner = GridPlanner(self._grid, self._footprint.radius, margin)
@@ -208,6 +217,8 @@ class SkillsNode(Node):
             declare(name, topic, what)
         for name, spec in LIMIT_SPECS.items():
             declare(name, getattr(SafetyLimits(), name), spec.description, spec.low, spec.high)
+        declare('scan_matching', True, 'Correct odometry drift by aligning each lidar sweep with '
+                'the static map (map pose = correction * initial_pose * odom).')
         declare('control_rate', 20.0, 'Control loop rate (Hz).', 5.0, 100.0)
         declare('default_speed', 0.35, 'Cruise speed when a goal gives none (m/s).', 0.05, 2.0)
         declare('contact_speed', 0.1, 'Largest speed of grasp contact approaches (m/s).',
@@ -228,6 +239,14 @@ class SkillsNode(Node):
                 0.0, 3600.0)
         declare('move_timeout_margin', 20.0, 'Time allowed beyond the route length at cruise '
                 'speed (s).', 1.0, 600.0)
+
+    def _lidar_grid(self, resolution: float) -> OccupancyGrid:
+        # What a planar lidar at base height sees: walls, the racks behind the low ledges
+        # (the ledges are below the scan plane) and the stations.
+        rects = ([w.rect for w in self.world.walls] + [s.parts()[1] for s in self.world.shelves]
+                 + [s.rect for s in self.world.stations])
+        g = rasterize(self.world.bounds, rects, resolution, 0.0)
+        return OccupancyGrid(g.occupied, g.resolution, g.origin)
 
     def _array_parameter(self, name: str) -> list[float]:
         try:
@@ -311,7 +330,11 @@ class SkillsNode(Node):
     def map_pose(self) -> Pose2 | None:
         """Return the map pose (initial_pose composed with the latest odom), or None."""
         odom = self._odom_pose
-        return None if odom is None else compose(self._initial, odom)
+        if odom is None:
+            return None
+        if self._localizer is not None:
+            return self._localizer.map_pose(odom)
+        return compose(self._initial, odom)
 
     def _event(self, kind: str, reason: str, source: str = 'skills') -> None:
         msg = SafetyEvent(kind=kind, reason=reason, source=source)
@@ -350,7 +373,14 @@ class SkillsNode(Node):
         odom = self._odom_at(_stamp_seconds(msg.header.stamp))
         # Transform with the pose at the scan's own time: with the latest pose instead, a turning
         # robot would smear walls into phantom obstacles across the aisles.
-        scan_map = self._to_map(compose(self._initial, odom), pts) if odom else np.zeros((0, 2))
+        scan_map = np.zeros((0, 2))
+        if odom is not None:
+            if self._localizer is not None:
+                self._localizer.update(odom, pts)
+                scan_pose = self._localizer.map_pose(odom)
+            else:
+                scan_pose = compose(self._initial, odom)
+            scan_map = self._to_map(scan_pose, pts)
         with self._lock:
             self._scan_base = pts
             self._scan_map = scan_map
@@ -523,7 +553,14 @@ class SkillsNode(Node):
                 if active.max_speed is not None and step_cmd is not None:
                     step_cmd = (max(-active.max_speed, min(active.max_speed, step_cmd[0])),
                                 step_cmd[1])
-            out = self._safety.step(self._cycle(now, step_cmd, active.min_clearance))
+            min_clearance = active.min_clearance
+            if isinstance(active.task, FollowPathTask) and pose is not None:
+                # Final approach to a goal in front of furniture (a dock, a station): what lies
+                # beyond the stopping point, with FINAL_MARGIN to spare, is not in the way.
+                # The follower is slower than 1 m/s per metre left there.
+                limit = self._limits.min_obstacle_distance
+                min_clearance = min(limit, active.distance_remaining + FINAL_MARGIN)
+            out = self._safety.step(self._cycle(now, step_cmd, min_clearance))
             for kind, reason in out.events:
                 self._event(kind, reason)
             if out.stop is not None:
@@ -653,10 +690,13 @@ class SkillsNode(Node):
         blocked = sorted(set(self.remembered_blocked(now)) | set(self._seen_blocked(obstacles)))
         planner = self._carry_planner if self._holding else self._planner
         keep_out = list(self._keep_out)
-        hard = set(avoid) | set(keep_out)
+        # A zone the robot is already in cannot be avoided, only left: do not block it.
+        inside = {n for n, poly in self._zone_polys.items() if point_in_polygon(pose[:2], poly)}
+        hard = (set(avoid) | set(keep_out)) - inside
+        blocked_soft = set(blocked) - inside
         zones = self._grid.polygon_mask([self._zone_polys[n] for n in hard])
         plan = None
-        soft = set(blocked) - hard
+        soft = blocked_soft - hard
         if soft:
             soft_zones = zones | self._grid.polygon_mask([self._zone_polys[n] for n in soft])
             plan = planner.plan(pose[:2], goal, soft_zones, obstacles)
@@ -693,7 +733,7 @@ class SkillsNode(Node):
                 response.success = False
                 response.message = REFUSED + refusal
                 return response
-            response.length = plan.length
+            response.length = float(plan.length)
             response.waypoints = [PointMsg(x=float(px), y=float(py)) for px, py in plan.waypoints]
             response.aisles = self._route_aisles(plan.waypoints)
         return response
@@ -973,7 +1013,11 @@ class SkillsNode(Node):
         if self._estop.active:
             level, message = DiagnosticStatus.ERROR, f'e-stop latched: {self._estop.reason}'
         pose = self.map_pose()
-        values = {'skill': self._skill, 'estop': str(self._estop.active),
+        match = self._localizer.last if self._localizer is not None else None
+        values = {'skill': self._skill,
+                  'scan_match': 'off' if match is None else
+                  f'ok={match.ok} rms={match.rms:.3f} inliers={match.inliers}',
+                  'estop': str(self._estop.active),
                   'holding': str(self._holding), 'pose': str(pose),
                   'blocked_aisles': ', '.join(self.remembered_blocked(now)),
                   **{k: f'{getattr(self._limits, k):g}' for k in LIMIT_SPECS}}

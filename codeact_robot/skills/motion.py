@@ -152,6 +152,13 @@ class DriveTask:
         self._last_theta = 0.0
         self._turned = 0.0
         self._straight_done = abs(distance) <= linear_tolerance
+        self._last_pose: Pose2 | None = None
+        self._prev_pose: Pose2 | None = None
+
+    def _stopped(self, pose: Pose2) -> bool:
+        prev = self._prev_pose
+        return prev is not None and abs(wrap_angle(pose[2] - prev[2])) < 0.002 \
+            and math.dist(pose[:2], prev[:2]) < 0.002
 
     def step(self, now: float, pose: Pose2, scan_map: np.ndarray | None = None) -> StepResult:
         """Return the command or outcome for this cycle."""
@@ -163,7 +170,8 @@ class DriveTask:
         dist_left = 0.0 if self._straight_done else abs(self.distance) - math.copysign(
             1.0, self.distance) * driven
         self._turned += wrap_angle(pose[2] - self._last_theta)
-        self._last_theta = pose[2]
+        self._prev_pose, self._last_theta = self._last_pose, pose[2]
+        self._last_pose = pose
         if now > self.deadline:
             return StepResult(None, MotionOutcome(
                 TIMED_OUT, f'timed out at {_fmt(pose[:2])}'), max(dist_left, 0.0),
@@ -180,7 +188,10 @@ class DriveTask:
                 return StepResult((v, w), None, dist_left, self.angle, 'driving')
         rest = self.angle - self._turned
         if abs(rest) <= self.angular_tolerance:
-            return StepResult(None, MotionOutcome(ARRIVED, f'done at {_fmt(pose[:2])}'),
-                              0.0, 0.0, 'done')
-        w = math.copysign(min(self.max_angular, max(0.15, 2.0 * abs(rest))), rest)
+            # Report only once the base stopped turning (a late stop is corrected first).
+            if self._stopped(pose):
+                return StepResult(None, MotionOutcome(ARRIVED, f'done at {_fmt(pose[:2])}'),
+                                  0.0, 0.0, 'done')
+            return StepResult((0.0, 0.0), None, 0.0, rest, 'settling')
+        w = math.copysign(min(self.max_angular, max(0.12, 2.0 * abs(rest))), rest)
         return StepResult((0.0, w), None, 0.0, rest, 'turning')
