@@ -242,10 +242,14 @@ def test_target_matching():
         assert not obs.matches(target), target
 
 
-def test_mismatched_depth_size_is_rejected():
-    rgb = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-    with pytest.raises(ValueError, match='differ in size'):
-        BoxDetector(MOUNT).observe(rgb, np.zeros((10, 10), np.float32), K, Pose(0, 0, 0))
+def test_depth_at_another_resolution_is_resampled_unregistered_is_rejected():
+    pose = Pose(0.0, 0.0, 0.0)
+    rgb, depth = render([box_face(1.5, 0.2, 'orange', pose)], pose)
+    half = depth[::2, ::2].copy()  # a registered depth camera at half resolution
+    found = BoxDetector(MOUNT).detect(rgb, half, K, pose)
+    assert len(found) == 1 and math.hypot(found[0].x - 1.5, found[0].y - 0.2) < 0.05
+    with pytest.raises(ValueError, match='aspect ratio'):
+        BoxDetector(MOUNT).observe(rgb, np.zeros((10, 10), np.float32), K, pose)
 
 
 def test_box_centre_from_front_face_when_the_top_is_visible_too():

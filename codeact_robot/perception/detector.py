@@ -113,8 +113,7 @@ class BoxDetector:
             k_matrix: 3x3 intrinsics of the (registered) RGB and depth images.
             pose: Robot base pose in the map frame when the frame was taken.
         """
-        if depth.shape[:2] != rgb.shape[:2]:
-            raise ValueError(f'depth {depth.shape} and rgb {rgb.shape} differ in size')
+        depth = registered_depth(depth, rgb.shape[:2])
         cfg = self.config
         blobs = find_blobs(rgb, cfg.colors, cfg.min_blob_area)
         markers = self._markers.detect(rgb)
@@ -302,6 +301,25 @@ class BoxDetector:
             # Part of the box is outside the view: its position is less certain.
             score *= 0.8
         return float(min(1.0, max(0.0, score)))
+
+
+def registered_depth(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Return the depth image at the colour image's size (rows, cols).
+
+    Registered depth at another resolution (common on real RGB-D cameras) is resized with
+    nearest-neighbour sampling, which never blends a near and a far surface; a different
+    aspect ratio means the images are not registered and raises ValueError.
+    """
+    if depth.ndim != 2:
+        raise ValueError(f'expected an HxW depth image, got shape {depth.shape}')
+    if depth.shape == size:
+        return depth
+    rows, cols = depth.shape
+    if abs(rows * size[1] - cols * size[0]) > max(rows, cols):
+        raise ValueError(f'depth {depth.shape} and rgb {size} differ in aspect ratio: '
+                         'the depth image must be registered to the colour camera')
+    return cv2.resize(depth.astype(np.float32), (size[1], size[0]),
+                      interpolation=cv2.INTER_NEAREST)
 
 
 def observation_in_base(obs: BoxObservation, pose: Pose) -> tuple[float, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -29,11 +30,14 @@ class MarkerDetector:
         params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
         self._detector = cv2.aruco.ArucoDetector(
             cv2.aruco.getPredefinedDictionary(dictionary), params)
+        # The skills node detects from several executor threads (perceive service, grasp).
+        self._lock = threading.Lock()
 
     def detect(self, image: np.ndarray) -> list[Marker]:
         """Return the markers decoded in the image."""
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        corners, ids, _ = self._detector.detectMarkers(np.ascontiguousarray(gray))
+        with self._lock:
+            corners, ids, _ = self._detector.detectMarkers(np.ascontiguousarray(gray))
         if ids is None:
             return []
         markers = []
