@@ -91,3 +91,20 @@ def test_blocked_view_and_empty_floor_give_no_detections(world):
         sim.close()
     assert np.isfinite(frame.depth).any()
     assert PerceptionSkill(world).detect(*frame) == []
+
+
+def test_marker_pose_places_the_box_where_depth_has_no_return(world):
+    # A depth camera returns nothing beyond its range (or on black paint): the printed marker's
+    # pose still places the box.
+    sim, start = sim_at_place(world, 'shelf D')
+    try:
+        frame = frame_from(sim, start)
+        truth = sim.box_position('yellow box')
+    finally:
+        sim.close()
+    blind = frame._replace(depth=np.full_like(frame.depth, np.inf))
+    observations = PerceptionSkill(world).observe(blind)
+    assert len(observations) == 1
+    obs = observations[0]
+    assert obs.source == 'marker' and obs.marker_id == world.box('yellow box').marker_id
+    assert math.hypot(obs.position[0] - truth[0], obs.position[1] - truth[1]) < 0.1

@@ -15,6 +15,7 @@ from codeact_robot.api.types import Detection, Pose
 from codeact_robot.perception.camera import CameraMount
 from codeact_robot.perception.detector import BoxDetector, BoxObservation, PerceptionConfig
 from codeact_robot.perception.segmentation import COLOR_NAMES
+from codeact_robot.world.markers import MARKER_FRACTION
 
 
 class RgbdFrame(NamedTuple):
@@ -64,7 +65,8 @@ class PerceptionSkill:
                 (for the face-to-centre offset) unless given explicitly.
             camera_mount: Camera pose in base_link (CameraMount, a world Mount or a mapping);
                 overrides the world's.
-            config: Detector tunables; box_half_depth defaults to half the world's box size.
+            config: Detector tunables; box_half_depth defaults to half the world's box size,
+                marker_side to the side of the markers printed on the world's boxes.
         """
         if camera_mount is None:
             if world is None:
@@ -74,6 +76,9 @@ class PerceptionSkill:
         boxes = getattr(world, 'boxes', ()) if world is not None else ()
         if boxes and config.box_half_depth == 0.0:
             config = replace(config, box_half_depth=float(boxes[0].size) / 2.0)
+        if boxes and config.marker_side is None:
+            # Printed markers enable the marker-pose fallback where depth has no return.
+            config = replace(config, marker_side=float(boxes[0].size) * MARKER_FRACTION)
         self.detector = BoxDetector(CameraMount.from_any(camera_mount), config)
 
     def observe(self, frame: RgbdFrame) -> list[BoxObservation]:
