@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                         'reference replies) (default: llama_cpp)')
     p.add_argument('--model', default=None, help='model name or path for the backend')
     p.add_argument('--base-url', default=None, help='OpenAI-compatible server URL')
+    p.add_argument('--threads', type=int, default=None,
+                   help='llama.cpp threads (default: the backend\'s, 2)')
     p.add_argument('--seeds', nargs='+', type=int, default=[0],
                    help='simulator seeds (a task with its own seed keeps it) (default: 0)')
     p.add_argument('--tasks', default='', help='comma-separated task ids (default: all)')
@@ -75,8 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from codeact_robot.agent.loop import AgentConfig
         from codeact_robot.eval.runner import EvalRunner, EvalSettings
 
-        backend_config = {k: v for k, v in (('model', args.model),
-                                            ('base_url', args.base_url)) if v}
+        backend_config = {k: v for k, v in (('model', args.model), ('base_url', args.base_url),
+                                            ('n_threads', args.threads)) if v}
         if args.model and 'llama_cpp' in args.backends:
             backend_config['model_path'] = backend_config.pop('model')
         settings = EvalSettings(

@@ -133,10 +133,12 @@ class EvalRunner:
         records = []
         total = len(tasks) * len(modes) * len(backends) * len(seeds)
         n = 0
+        # Mode outside task: consecutive episodes share the system prompt, so llama.cpp
+        # reuses its KV cache instead of processing ~2000 prompt tokens each episode.
         for backend in backends:
             for seed in seeds:
-                for task in tasks:
-                    for mode in modes:
+                for mode in modes:
+                    for task in tasks:
                         n += 1
                         where = episode_dir(self.out_dir, backend, mode, seed, task.id)
                         done = where / 'result.json'
