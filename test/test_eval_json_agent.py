@@ -56,3 +56,20 @@ def test_prompt_has_api_places_stock_limits_and_keep_out_in_json_form():
     hint = load_json_prompt().bad_call.format(problem='No JSON tool call found.')
     assert '{"tool": "go_to", "args": {"name": "shelf B"}}' in hint
     assert '```python' not in prompt
+
+
+def test_call_cut_by_a_stop_sequence_is_repaired():
+    from codeact_robot.eval.json_agent import JSON_STOP
+    from codeact_robot.llm.base import truncate_at_stop
+
+    for raw in ['{"tool": "go_to", "args": {"name": "shelf B"}}\n\nNow I will',
+                '{"tool": "go_to", "args": {"name": "shelf B"}}\n{"tool": "done"}',
+                '```json\n{\n  "tool": "go_to",\n  "args": {"name": "shelf B"}\n}\n```']:
+        text, cut = truncate_at_stop(raw, JSON_STOP)
+        assert cut, raw
+        call = parse_tool_call(text)
+        assert call.tool == 'go_to' and call.args == {'name': 'shelf B'}, (raw, call)
+        assert call.repaired == '}'
+    # The arguments of a cut call are not mistaken for a {"name": ...} call.
+    assert parse_tool_call('{"tool": "go_to", "args": {"name": "shelf B"}').tool == 'go_to'
+    assert not parse_tool_call('{"name": "shelf B"}')

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -56,8 +56,12 @@ from codeact_robot.llm.base import (
 
 PROMPT_FILE = 'json_tools.yaml'
 TOOLS: tuple[str, ...] = RobotApi.LLM_FUNCTIONS + ('done', 'fail')
-# Stop before the model writes its own observation; one call per turn is enforced by parsing.
-JSON_STOP: tuple[str, ...] = ('\nObservation:', '\nObservation\n')
+# Stop before the model writes its own observation, and right after a call that is followed by
+# a blank line, a second call or a closing fence (as CodeAct stops after its code block), so the
+# model does not ramble. The cut-off closing brace is restored by parse_tool_call.
+JSON_STOP: tuple[str, ...] = ('\nObservation:', '\nObservation\n', '}\n\n', '}\n{', '}\n```')
+# Suffixes tried when a reply does not parse: the braces a stop sequence may have cut off.
+_REPAIRS = ('', '}', '}}')
 # A host call still running this long after emergency_stop() is abandoned.
 SETTLE_SECONDS = 5.0
 
@@ -91,6 +95,7 @@ class ToolCall:
     args: dict[str, Any] | list[Any] = dataclasses.field(default_factory=dict)
     error: str = ''
     extra_calls: int = 0  # further calls in the same reply (ignored: one call per turn)
+    repaired: str = ''    # closing braces added back after a stop sequence cut them off
 
     def __bool__(self) -> bool:
         return bool(self.tool) and not self.error
@@ -120,9 +125,18 @@ def parse_tool_call(text: str) -> ToolCall:
     Also accepts the common {"name": ..., "arguments": {...}} form (e.g. Qwen's <tool_call>),
     so the baseline is not penalised for a spelling the model was trained on.
     """
+    for suffix in _REPAIRS:
+        call = _parse(text + suffix)
+        if call:
+            return replace(call, repaired=suffix)
+    return _parse(text)
+
+
+def _parse(text: str) -> ToolCall:
     calls = []
     for obj in _json_objects(text):
-        name = obj.get('tool', obj.get('name'))
+        # {"name": ...} alone is no call: it may be the arguments of a call cut short.
+        name = obj.get('tool', obj.get('name') if 'arguments' in obj else None)
         if isinstance(name, str):
             args = obj.get('args', obj.get('arguments', {}))
             if isinstance(args, str):  # some models send the arguments JSON-encoded
@@ -364,8 +378,10 @@ class JsonToolAgent:
             cancel=self._cancel)
         totals['prompt'] += completion.prompt_tokens or 0
         totals['completion'] += completion.completion_tokens or 0
-        messages.append({'role': 'assistant', 'content': completion.text.strip()})
         call = parse_tool_call(completion.text)
+        # The history shows the call as it was meant: with braces a stop sequence cut off.
+        messages.append({'role': 'assistant', 'content': (completion.text.rstrip()
+                                                          + call.repaired).strip()})
         llm_record = completion.to_dict()
         llm_record.pop('text', None)
         record: dict[str, Any] = {'turn': turn, 'prompt': messages[sent - 1]['content'],
