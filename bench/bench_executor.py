@@ -277,6 +277,14 @@ def _markdown(data: dict[str, object]) -> str:
               f'{start["child_setup_median_ms"]:.0f} ms',
               '- first step after reset(): ' + ', '.join(
                   f'{k} {v:.0f} ms' for k, v in start['first_step_after_reset_ms'].items()),
+              '', '## Notes', '',
+              '- Shared 2-core machine: p99 and max values include other processes\' load.',
+              '- Both sides use one BLAS thread (the sandbox forbids more threads).',
+              '- smolagents\' LocalPythonExecutor interprets the AST in the host process (its '
+              'docs say it is not a security sandbox); it ran in its own virtualenv, same '
+              'CPython, fewer repetitions.',
+              '- The sandboxed child is sometimes faster than `exec` in the benchmark process: a '
+              'fresh interpreter with a small heap (less GC work).',
               '']
     return '\n'.join(lines)
 
