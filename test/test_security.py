@@ -302,9 +302,11 @@ def _case_ids(table: dict[str, list[Attack]]) -> list[tuple[str, Attack]]:
 def _close_and_check(ex: Executor) -> None:
     pids = ex.child_pids()
     assert pids, 'expected live children before close'
+    scratch = [c.scratch for c in (ex._child, ex._spare) if c is not None]  # noqa: SLF001
     ex.close()
     alive = set(_our_sandbox_children())
     assert not alive & set(pids)
+    assert scratch and not any(os.path.exists(p) for p in scratch), 'scratch dirs left'
 
 
 def _our_sandbox_children() -> list[int]:
