@@ -290,3 +290,44 @@ def test_invalid_target_and_already_holding_do_not_move(world):
     assert again.status == GraspStatus.INVALID and 'release()' in again.message
     assert again.holding
     assert port.motions == []
+
+
+def test_box_beside_another_on_the_shelf_is_taken_from_the_front(world):
+    # task_two_on_b: the blue box stands 0.4 m left of the red box on shelf B; its side face is
+    # visible too, but the pad must go onto its front face without touching the red box.
+    import dataclasses
+
+    from codeact_robot.world import load_scenario
+
+    place = world.places['shelf B']
+    scenario = dataclasses.replace(load_scenario('task_two_on_b', world),
+                                   start=(place.x, place.y, place.theta))
+    sim = WarehouseSim(world, scenario)
+    try:
+        sim.step_for(0.1)
+        port = SimGraspPort(sim, Pose(place.x, place.y, place.theta))
+        outcome = GraspSkill(world, PerceptionSkill(world), port).run('blue')
+        held = sim.ground_truth().held
+        red = sim.box_position('red box')
+        robot = sim.robot_pose()
+    finally:
+        sim.close()
+    assert outcome.status == GraspStatus.HELD, outcome.message
+    assert held == 'blue box'
+    assert math.hypot(red[0] - 4.5, red[1] - 3.1) < 0.01
+    assert abs(math.remainder(robot.theta - place.theta, 2 * math.pi)) < 0.06
+
+
+def test_floor_box_seen_at_an_angle_is_approached_square(world):
+    # The purple box lies on the floor with its faces along the axes; the robot stops 20
+    # degrees off and must still put the pad flat on the south face.
+    sim, port, skill = make(world, 10.0, 5.8, 1.3)
+    try:
+        outcome = skill.run('purple box')
+        held = sim.ground_truth().held
+        robot = sim.robot_pose()
+    finally:
+        sim.close()
+    assert outcome.status == GraspStatus.HELD, outcome.message
+    assert held == 'purple box'
+    assert abs(math.remainder(robot.theta - math.pi / 2, 2 * math.pi)) < 0.06

@@ -192,6 +192,7 @@ class BoxDetector:
         valid_fraction = float(valid.mean())
         face_base: np.ndarray | None = None
         face_yaw: float | None = None
+        inward: np.ndarray | None = None  # unit x/y into the box through the seen face
         source = 'depth'
         if valid_fraction >= cfg.min_valid_depth_fraction:
             points = optical_to_base(backproject(us[valid], vs[valid], z[valid], k_matrix),
@@ -204,6 +205,7 @@ class BoxDetector:
                 fit = self._face_fit(points)
                 if fit is not None:
                     normal, middle = fit
+                    inward = -np.array([math.cos(normal), math.sin(normal)])
                     face_yaw = math.remainder(normal + pose.theta, 2.0 * math.pi)
                     # Seen obliquely, the nearest slab is the face's near end; the middle of
                     # the fitted face is its centre.
@@ -216,11 +218,14 @@ class BoxDetector:
                 valid_fraction = 1.0
         if face_base is None:
             return None
-        ray = face_base[:2] - self.mount.translation()[:2]
-        ray_norm = float(np.linalg.norm(ray))
+        if inward is None:
+            # Without a fitted face, the box centre lies further along the line of sight.
+            ray = face_base[:2] - self.mount.translation()[:2]
+            ray_norm = float(np.linalg.norm(ray))
+            inward = ray / ray_norm if ray_norm > 1e-6 else np.zeros(2)
         centre_base = face_base.copy()
-        if color and cfg.box_half_depth > 0.0 and ray_norm > 1e-6:
-            centre_base[:2] += ray / ray_norm * cfg.box_half_depth
+        if color and cfg.box_half_depth > 0.0:
+            centre_base[:2] += inward * cfg.box_half_depth
         face_map = base_to_map(face_base[None, :], pose)[0]
         centre_map = base_to_map(centre_base[None, :], pose)[0]
         area = int(us.size)

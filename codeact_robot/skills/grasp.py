@@ -113,8 +113,10 @@ class GraspConfig:
     # Beyond this bearing the robot is not facing the box's side: approach along the line of
     # sight instead of along the current heading.
     max_approach_bearing: float = 0.6
-    # Approach square to a face only if it is turned at most this far from the line of sight.
+    # Snap the approach to a seen face's normal only if the face is turned at most
+    # max_face_angle from the line of sight and max_face_correction from the rough heading.
     max_face_angle: float = 0.7
+    max_face_correction: float = 0.6
     suction_timeout: float = 1.0
     creep_step: float = 0.015
     creep_attempts: int = 2
@@ -158,6 +160,10 @@ class GraspSkill:
         """
         robot = world.robot  # type: ignore[attr-defined]
         self.pad_front = float(robot.pad_x) + float(robot.pad_size[0]) / 2.0
+        self._half_width = float(robot.footprint[1]) / 2.0
+        # Shelves, walls and stations: a standoff pose inside them cannot be reached.
+        obstacles = getattr(world, 'static_obstacles', None)
+        self._furniture = list(obstacles()) if callable(obstacles) else []
         self.perception = perception
         self.motion = motion
         self.config = config or GraspConfig()
@@ -299,18 +305,30 @@ class GraspSkill:
     def _approach_heading(self, obs: BoxObservation, pose: Pose, current: float) -> float:
         """Return the heading to drive the pad square onto the box face.
 
-        Against the face normal when the depth shows one flat face turned towards the robot;
-        otherwise the current heading (shelf places face their shelf), or the line of sight
-        when the box is far off to the side.
+        The rough heading is the current one (shelf places face their shelf), or the line of
+        sight when the box is far off to the side. When the depth shows one flat face turned
+        towards the robot and nearly square to that heading, the approach snaps to its normal,
+        unless the standoff pose in front of that face is inside a shelf or other furniture
+        (a side face of a box on a shelf).
         """
+        cfg = self.config
         sight = math.atan2(obs.face[1] - pose.y, obs.face[0] - pose.x)
+        rough = current if abs(obs.bearing) <= cfg.max_approach_bearing else sight
         if obs.face_yaw is not None:
             square = _wrap(obs.face_yaw + math.pi)
-            if abs(_wrap(square - sight)) <= self.config.max_face_angle:
+            if (abs(_wrap(square - sight)) <= cfg.max_face_angle
+                    and abs(_wrap(square - rough)) <= cfg.max_face_correction
+                    and self._standoff_free(obs, square)):
                 return square
-        if abs(obs.bearing) > self.config.max_approach_bearing:
-            return sight
-        return current
+        return rough
+
+    def _standoff_free(self, obs: BoxObservation, heading: float) -> bool:
+        """Return False if the standoff pose for this heading lies in static furniture."""
+        reach = self.pad_front + self.config.standoff
+        x = obs.face[0] - reach * math.cos(heading)
+        y = obs.face[1] - reach * math.sin(heading)
+        return not any(rect.contains(x, y, margin=self._half_width)
+                       for rect in self._furniture)
 
     def _lateral(self, obs: BoxObservation, pose: Pose, heading: float) -> float:
         """Sideways offset (m, left positive) of the box face from the approach line."""
