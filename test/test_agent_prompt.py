@@ -48,8 +48,8 @@ def test_compact_docstring_joins_sections():
 def test_prompt_holds_places_limits_rules_and_examples():
     prompt = build_system_prompt(PLACES, limits={'max_linear_speed': '0.5 m/s'},
                                  aisles=['aisle 7'], inventory={'red box': 'shelf Z'})
-    assert '- shelf Z: 1.50, -2.25 (shelf) spare parts' in prompt
-    assert '- dock 9: 0.00, 7.00 (dock)' in prompt
+    assert '- shelf Z: 1.50, -2.25 spare parts' in prompt
+    assert '- dock 9: 0.00, 7.00\n' in prompt
     assert 'aisle 7' in prompt and 'red box -> shelf Z' in prompt
     assert '- max linear speed: 0.5 m/s' in prompt
     assert 'ONE ```python block' in prompt and 'done(summary)' in prompt

@@ -11,7 +11,7 @@ from codeact_robot.llm.llama_cpp_backend import (
     llama_cpp_importable,
 )
 
-pytestmark = [pytest.mark.model, pytest.mark.slow]
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope='module')
@@ -34,13 +34,13 @@ def test_two_turns_reuse_the_system_prompt(backend):
     system_tokens = len(backend.tokenize_chat([{'role': 'system', 'content': SYSTEM}])[0])
     messages = [{'role': 'system', 'content': SYSTEM},
                 {'role': 'user', 'content': 'Print the x of shelf 3.'}]
-    first = backend.complete(messages, stop=['\nObservation:'], max_tokens=40, timeout=120)
+    first = backend.complete(messages, stop=['\nObservation:'], max_tokens=40, timeout=600)
     assert '```' in first.text or 'print' in first.text
     assert first.cached_tokens == 0 and first.prompt_tokens > system_tokens > 200
     assert first.completion_tokens and first.completion_tokens <= 40
     messages += [{'role': 'assistant', 'content': first.text},
                  {'role': 'user', 'content': 'Observation: 3.0\nNow print its y.'}]
-    second = backend.complete(messages, max_tokens=40, timeout=120)
+    second = backend.complete(messages, max_tokens=40, timeout=600)
     print(f'turn 1: {first.prompt_tokens} prompt tokens in {first.first_token_seconds:.1f} s; '
           f'turn 2: {second.extra["prompt_eval_tokens"]} new of {second.prompt_tokens} in '
           f'{second.first_token_seconds:.1f} s')

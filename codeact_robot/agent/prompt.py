@@ -119,6 +119,9 @@ def compact_docstring(doc: str, indent: str = '  ') -> str:
         else:
             entries[-1] += ' ' + line
         new_entry = False
+    if len(entries) == 2 and entries[0].startswith('Return ') and entries[1].startswith(
+            'Returns:'):
+        entries.pop()  # "Return the pose. Returns: Pose with ..." says it twice
     return '\n'.join(indent + e for e in entries)
 
 
@@ -139,12 +142,12 @@ def errors_reference() -> str:
 
 
 def places_reference(places: Iterable[Place] | Mapping[str, Place]) -> str:
-    """Render places as ``- name: x, y (kind) description`` lines, sorted by name."""
+    """Render places as ``- name: x, y description`` lines, sorted by name."""
     items = places.values() if isinstance(places, Mapping) else places
     lines = []
     for p in sorted(items, key=lambda p: p.name):
         desc = f' {p.description}' if p.description else ''
-        lines.append(f'- {p.name}: {p.x:.2f}, {p.y:.2f} ({p.kind}){desc}')
+        lines.append(f'- {p.name}: {p.x:.2f}, {p.y:.2f}{desc}')
     return '\n'.join(lines) if lines else '- (none known: call locations())'
 
 

@@ -8,7 +8,6 @@ reported as ``Completion.cached_tokens``).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,18 +23,14 @@ from codeact_robot.llm.base import (
     TokenCallback,
     truncate_at_stop,
 )
+from codeact_robot.model_cache import model_path
 
-DEFAULT_MODEL_FILE = 'qwen2.5-coder-1.5b-instruct-q4.gguf'
-
-
-def cache_dir() -> Path:
-    """Return the project cache: $CODEACT_ROBOT_CACHE, else ~/.cache/codeact_robot."""
-    return Path(os.environ.get('CODEACT_ROBOT_CACHE') or '~/.cache/codeact_robot').expanduser()
+PREFILL_CHUNK = 128  # prompt tokens per llama.cpp evaluation between deadline checks
 
 
 def default_model_path() -> Path:
-    """Return the path of the verified Qwen2.5-Coder-1.5B GGUF in the cache."""
-    return cache_dir() / 'models' / DEFAULT_MODEL_FILE
+    """Return the verified Qwen2.5-Coder-1.5B GGUF in the cache ($CODEACT_ROBOT_CACHE/models)."""
+    return model_path()
 
 
 def llama_cpp_importable() -> bool:
@@ -122,6 +117,9 @@ class LlamaCppBackend(LlmBackend):
                 f'the conversation ({len(tokens)} tokens) does not fit the context of '
                 f'{self.context_size} tokens; raise context_size or use fewer turns')
         cached = self._cached_prefix(tokens)
+        self._prefill(tokens, cached, guard)
+        prefill_seconds = guard.elapsed()
+        guard.check()
         all_stops = [*stop, *template_stops]
         pieces: list[str] = []
         reason = 'stop'
@@ -148,7 +146,20 @@ class LlamaCppBackend(LlmBackend):
             text=text, backend=self.name, model=self.model, prompt_tokens=len(tokens),
             completion_tokens=generated, cached_tokens=cached, seconds=guard.elapsed(),
             first_token_seconds=guard.first_token, finish_reason=reason,
-            extra={'prompt_eval_tokens': len(tokens) - cached})
+            extra={'prompt_eval_tokens': len(tokens) - cached,
+                   'prompt_eval_seconds': round(prefill_seconds, 3)})
+
+    def _prefill(self, tokens: list[int], cached: int, guard: StreamGuard) -> None:
+        """Evaluate the prompt after the cached prefix in chunks, checking the deadline.
+
+        llama.cpp cannot be interrupted inside one evaluation; chunks make the generation
+        timeout and cancel apply during a long prompt too. Generation then finds the whole
+        prompt cached and samples at once.
+        """
+        self._llm.n_tokens = cached  # eval() drops the KV cache after n_tokens first
+        for i in range(cached, len(tokens), PREFILL_CHUNK):
+            guard.check()
+            self._llm.eval(tokens[i:i + PREFILL_CHUNK])
 
     def _cached_prefix(self, tokens: list[int]) -> int:
         """Count the prompt tokens already in the KV cache (what llama.cpp will skip)."""
