@@ -41,10 +41,11 @@ class RobotStack:
     def close(self, timeout: float = 5.0) -> None:
         """Stop the robot (zero velocity), then shut the nodes down."""
         try:
-            self.api.emergency_stop('the robot stack is shutting down')
             if self.skills is not None:
-                self.skills.request_stop('shutting down', 'bringup')
-                time.sleep(0.1)  # let the zero command reach the base before the nodes go
+                self.skills.request_stop('the robot stack is shutting down', 'bringup')
+            else:
+                self.api.emergency_stop('the robot stack is shutting down')
+            time.sleep(0.2)  # let the zero command reach the base before the nodes go
         finally:
             self.runner.close(timeout)
 

@@ -215,6 +215,17 @@ def test_short_drive_turn_and_planned_route_arrive(stack, obs):
     assert math.dist((pose.x, pose.y), (x, y)) < 0.1  # odometry-based map pose tracks truth
 
 
+def test_driving_at_the_speed_limit_stays_within_it_by_ground_truth(stack, obs):
+    api = stack.api
+    assert api.move_to(2.5, 4.0, theta=0.0).arrived
+    before = obs.max_speed
+    assert api.move(1.8, speed=SPEED_LIMIT).arrived
+    assert api.move(-1.8, speed=SPEED_LIMIT).arrived
+    print(f'max true speed at the limit: {obs.max_speed:.3f} m/s (before {before:.3f})')
+    assert obs.max_speed > 0.8 * SPEED_LIMIT  # it really drove near the limit
+    assert obs.max_speed <= SPEED_LIMIT * 1.05
+
+
 def test_stop_request_zeroes_velocity_and_ends_the_goal(stack, obs):
     api = stack.api
     thread, box = _in_background(api.move_to, 2.5, 6.1)
