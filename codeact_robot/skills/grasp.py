@@ -243,11 +243,11 @@ class GraspSkill:
         frame_pose = self._last_pose
         reach = obs.face_distance - self.pad_front
         if reach > cfg.max_reach:
-            hint_x, hint_y = self._standoff_hint(obs, frame_pose)
+            hint_x, hint_y, hint_theta = self._standoff_hint(obs, frame_pose)
             raise _Abort(GraspStatus.UNREACHABLE,
                          f'The {self._label} is {obs.distance:.1f} m away; grasp reaches about '
                          f'{cfg.max_reach:.1f} m. Drive closer first, e.g. move_to({hint_x:.2f}, '
-                         f'{hint_y:.2f}), then call grasp again.')
+                         f'{hint_y:.2f}, theta={hint_theta:.2f}), then call grasp again.')
         heading = self._approach_heading(obs, frame_pose, frame_pose.theta)
         self._feedback('aligning', reach)
         self._line_up(obs, heading)
@@ -359,12 +359,13 @@ class GraspSkill:
         if abs(final) > self.config.heading_tolerance:
             self._turn(final, 'aligning')
 
-    def _standoff_hint(self, obs: BoxObservation, pose: Pose) -> tuple[float, float]:
-        """Return a reachable point on the line from the robot to the box (for messages)."""
+    def _standoff_hint(self, obs: BoxObservation, pose: Pose) -> tuple[float, float, float]:
+        """Return a pose (x, y, theta) facing the box from within reach, for messages."""
         dx, dy = obs.face[0] - pose.x, obs.face[1] - pose.y
         norm = math.hypot(dx, dy) or 1.0
         back = self.pad_front + self.config.standoff + 0.3
-        return obs.face[0] - dx / norm * back, obs.face[1] - dy / norm * back
+        return (obs.face[0] - dx / norm * back, obs.face[1] - dy / norm * back,
+                math.atan2(dy, dx))
 
     # -- port helpers -----------------------------------------------------------------------
 
