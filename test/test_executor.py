@@ -299,3 +299,21 @@ def test_cancel_from_another_thread_kills_the_step(ex, robot):
     assert len(robot.stops) >= before + 1
     assert ex.run('print(5)').stdout == '5\n'
     ex.cancel()  # nothing running: no effect
+
+
+def test_limits_are_validated():
+    with pytest.raises(ValueError, match='call_timeout_s'):
+        ExecutionLimits(call_timeout_s=0)
+    with pytest.raises(ValueError, match='memory_mb'):
+        ExecutionLimits(memory_mb=float('nan'))
+    with pytest.raises(ValueError, match='max_open_files'):
+        ExecutionLimits(max_open_files=3)
+
+
+def test_lone_surrogates_neither_reach_the_api_nor_break_results(ex, robot):
+    said = len(robot.said)
+    res = ex.run("print('bad \\udcff text')\nsay('\\udcff')")
+    assert res.exc_type == 'TypeError' and 'Unicode' in res.exc_message
+    assert len(robot.said) == said
+    assert res.stdout == 'bad \\udcff text\n'
+    json.dumps(res.to_dict(), ensure_ascii=False).encode('utf-8')

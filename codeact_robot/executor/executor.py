@@ -701,6 +701,7 @@ class _RunState:
     def add_output(self, stream: Any, data: Any, cap: int) -> None:
         if not isinstance(data, str) or stream not in ('stdout', 'stderr'):
             return
+        data = _text(data)
         room = cap - self.output_chars
         if len(data) > room:
             data = data[:max(room, 0)]
@@ -713,7 +714,10 @@ class _RunState:
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ''
+    """Return a child-sent string as valid Unicode (lone surrogates escaped), else ''."""
+    if not isinstance(value, str):
+        return ''
+    return value.encode('utf-8', 'backslashreplace').decode('utf-8')
 
 
 def _api_error_name(exc: BaseException) -> str:

@@ -43,6 +43,20 @@ class ExecutionLimits:
     start_timeout_s: float = 15.0      # a new child must report ready within this
     warm_pool: bool = True             # keep one started child in reserve
 
+    def __post_init__(self) -> None:
+        for name in ('call_timeout_s', 'episode_timeout_s', 'cpu_time_s', 'memory_mb',
+                     'max_output_chars', 'max_file_mb', 'max_open_files', 'max_code_chars',
+                     'max_api_calls', 'start_timeout_s'):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or \
+                    not value > 0 or value != value or value == float('inf') and \
+                    name not in ('episode_timeout_s', 'call_timeout_s'):
+                raise ValueError(f'ExecutionLimits.{name} must be a positive number, '
+                                 f'got {value!r}')
+        if self.max_open_files < 16:
+            raise ValueError('ExecutionLimits.max_open_files must be at least 16 (the child '
+                             'needs a few descriptors of its own)')
+
 
 @dataclass(frozen=True)
 class ApiCall:

@@ -432,6 +432,13 @@ def encode(value, depth=0):
     if depth > 32:
         raise ValueError('value is nested too deeply to send to the robot')
     kind = type(value)
+    if kind is str:
+        try:
+            value.encode('utf-8')
+        except UnicodeEncodeError:
+            raise TypeError('strings sent to the robot must be valid Unicode (no lone '
+                            'surrogates)') from None
+        return value
     if kind in _PLAIN:
         return value
     if kind is list:
@@ -443,7 +450,7 @@ def encode(value, depth=0):
         for key, item in value.items():
             if type(key) is not str:
                 raise TypeError('dict keys sent to the robot must be str')
-            out[key] = encode(item, depth + 1)
+            out[encode(key, depth + 1)] = encode(item, depth + 1)
         return {'$dict': out}
     raise TypeError(f'a value of type {kind.__name__} cannot be sent to the robot; use numbers, '
                     'strings, booleans, None, lists, tuples or dicts')

@@ -136,7 +136,13 @@ def decode_arg(value: Any, depth: int = 0) -> Any:
     """Rebuild an argument sent by the child: plain data only, records are refused."""
     if depth > MAX_DEPTH:
         raise TypeError('argument is nested too deeply')
-    if value is None or type(value) in (bool, int, float, str):
+    if type(value) is str:
+        try:
+            value.encode('utf-8')
+        except UnicodeEncodeError:
+            raise TypeError('strings must be valid Unicode (no lone surrogates)') from None
+        return value
+    if value is None or type(value) in (bool, int, float):
         return value
     if type(value) is list:
         return [decode_arg(v, depth + 1) for v in value]
@@ -144,7 +150,8 @@ def decode_arg(value: Any, depth: int = 0) -> Any:
         if set(value) == {'$tuple'} and type(value['$tuple']) is list:
             return tuple(decode_arg(v, depth + 1) for v in value['$tuple'])
         if set(value) == {'$dict'} and type(value['$dict']) is dict:
-            return {str(k): decode_arg(v, depth + 1) for k, v in value['$dict'].items()}
+            return {decode_arg(k, depth + 1): decode_arg(v, depth + 1)
+                    for k, v in value['$dict'].items()}
     raise TypeError('arguments must be numbers, strings, booleans, None, lists, tuples or '
                     'dicts')
 
