@@ -119,13 +119,16 @@ class BoxDetector:
         markers = self._markers.detect(rgb)
         owner = self._assign_markers(blobs, markers)
         observations: list[BoxObservation] = []
+        claimed: set[int] = set()
         for index, blob in enumerate(blobs):
             marker = owner.get(index)
             obs = self._observe_region(blob.mask, blob.color, marker, blob, depth, k_matrix,
                                        pose)
             if obs is not None:
                 observations.append(obs)
-        claimed = {m.marker_id for m in owner.values()}
+                if marker is not None:
+                    claimed.add(marker.marker_id)
+        # Markers not on a reported box (and not another face of one) are reported alone.
         for marker in markers:
             if marker.marker_id in claimed:
                 continue
