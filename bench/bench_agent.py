@@ -25,7 +25,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from codeact_robot.agent import STOP_SEQUENCES, AgentConfig, CodeActAgent
-from codeact_robot.agent.loop import _limit_lines
+from codeact_robot.agent.loop import limit_lines
 from codeact_robot.agent.prompt import build_system_prompt
 from codeact_robot.llm import LlmBackend, LlmError, ReplayBackend
 from codeact_robot.world import load_world
@@ -43,7 +43,7 @@ MAX_TOKENS = 64
 def system_prompt() -> str:
     """The agent's real system prompt for the warehouse world."""
     world = load_world()
-    return build_system_prompt(world.places, limits=_limit_lines(None),
+    return build_system_prompt(world.places, limits=limit_lines(None),
                                aisles=[a.name for a in world.aisles],
                                inventory={b.name: b.location for b in world.boxes})
 

@@ -146,18 +146,18 @@ def test_episode_time_limit(tmp_path):
 
 
 def test_cancel_while_executing_stops_code_and_robot(tmp_path):
-    robot = WarehouseRobotDouble(WORLD)
-    replies = ['```python\nwait(30)\ngo_to("packing station")\n```']
     holder: dict[str, CodeActAgent] = {}
 
-    def on_event(event: AgentEvent) -> None:
-        if event.phase == 'executing':
-            # cancel from another thread once the code runs, like the ROS action's cancel
-            threading.Timer(0.5, holder['agent'].cancel).start()
+    class CancelledDuringWait(WarehouseRobotDouble):
+        def wait(self, seconds: float) -> None:
+            # cancel from another thread while the code runs, like the ROS action's cancel
+            threading.Thread(target=holder['agent'].cancel).start()
+            super().wait(seconds)
 
+    robot = CancelledDuringWait(WORLD)
+    replies = ['```python\nwait(30)\ngo_to("packing station")\n```']
     agent = CodeActAgent(llm=ReplayBackend(replies), robot=robot, world=WORLD,
-                         config=AgentConfig(max_turns=3, turn_timeout=60),
-                         runs_dir=tmp_path, on_event=on_event)
+                         config=AgentConfig(max_turns=3, turn_timeout=60), runs_dir=tmp_path)
     holder['agent'] = agent
     with agent:
         result = agent.run('wait and deliver')
@@ -216,3 +216,15 @@ def test_clip_middle_keeps_head_and_tail():
     clipped = clip_middle(text, 600)
     assert clipped.startswith('HEAD') and clipped.endswith('TAIL') and len(clipped) < 700
     assert clip_middle('short', 600) == 'short'
+
+
+def test_no_robot_calls_after_done(tmp_path):
+    robot = WarehouseRobotDouble(WORLD)
+    with make_agent(tmp_path, ['```python\ndone("at start")\ngo_to("charging dock")\n```'],
+                    robot) as agent:
+        result = agent.run('stay')
+    assert result.success and result.summary == 'at start'
+    assert not robot.called('go_to')
+    execution = read_transcript(result.transcript_path)[1]['execution']
+    assert execution['exc_type'] == 'RobotApiError' and 'already ended' in execution[
+        'exc_message']

@@ -170,8 +170,8 @@ class CodeActAgent:
         self._busy = threading.Lock()
         self._outcome: tuple[str, str] | None = None
         self._outcome_lock = threading.Lock()
-        self._executor = executor if executor is not None else self._make_executor()
         self.system_prompt = self._build_prompt(places, inventory, limits)
+        self._executor = executor if executor is not None else self._make_executor()
 
     # -- setup -----------------------------------------------------------------------------
 
@@ -186,15 +186,20 @@ class CodeActAgent:
                         on_stop=self._stop_robot)
 
     def _guarded(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """Wrap a robot function so that it refuses to run once the episode is cancelled.
+        """Wrap a robot function so that it refuses to run once the episode is over.
 
         The executor runs the model's code to its end or its timeout; this makes every robot
-        call after a cancel raise instead of moving the robot again.
+        call after a cancel, done() or fail() raise instead of moving the robot again.
         """
         @functools.wraps(func)
         def call(*args: Any, **kwargs: Any) -> Any:
             if self._cancel.is_set():
                 raise RobotApiError('the episode was cancelled: stop now')
+            with self._outcome_lock:
+                ended = self._outcome is not None
+            if ended:
+                raise RobotApiError('the episode already ended with done() or fail(); '
+                                    'no more robot calls')
             return func(*args, **kwargs)
         return call
 
@@ -207,7 +212,7 @@ class CodeActAgent:
         aisles = [a.name for a in world.aisles] if world is not None else []
         if inventory is None and world is not None:
             inventory = {b.name: b.location for b in world.boxes}
-        lines = _limit_lines(limits)
+        lines = limit_lines(limits)
         if world is not None:
             for zone in world.keep_out:
                 r = zone.rect
@@ -450,7 +455,7 @@ def _completion_record(c: Completion) -> dict[str, Any]:
     return out
 
 
-def _limit_lines(limits: Mapping[str, Any] | Sequence[str] | None) -> list[str]:
+def limit_lines(limits: Mapping[str, Any] | Sequence[str] | None) -> list[str]:
     """Render safety limits for the prompt; None takes codeact_robot.safety's defaults."""
     if limits is not None:
         if isinstance(limits, Mapping):
@@ -466,3 +471,6 @@ def _limit_lines(limits: Mapping[str, Any] | Sequence[str] | None) -> list[str]:
         lines.append(f'{name.replace("_", " ")}: {getattr(defaults, name):.2f}{suffix}')
     lines.append('the robot stops itself for obstacles and refuses motions outside the map')
     return lines
+
+
+_limit_lines = limit_lines  # the earlier private name (codeact_robot.eval imports it)
