@@ -108,3 +108,22 @@ def test_marker_pose_places_the_box_where_depth_has_no_return(world):
     obs = observations[0]
     assert obs.source == 'marker' and obs.marker_id == world.box('yellow box').marker_id
     assert math.hypot(obs.position[0] - truth[0], obs.position[1] - truth[1]) < 0.1
+
+
+def test_pallet_forklift_and_person_in_view_are_not_boxes(world):
+    import cv2
+
+    sim, start = sim_at_place(world, 'start')
+    try:
+        sim.set_obstacle('pallet 1', 'pallet', x=2.9, y=3.1)
+        sim.set_obstacle('forklift 1', 'forklift', x=3.6, y=5.0)
+        sim.set_obstacle('person 1', 'person', x=2.6, y=4.3)
+        sim.step_for(0.1)
+        frame = frame_from(sim, start)
+    finally:
+        sim.close()
+    # Positive control: large coloured objects fill much of the view...
+    saturated = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2HSV)[..., 1] > 100
+    assert saturated.sum() > 0.3 * saturated.size
+    # ...yet none of them is a box.
+    assert PerceptionSkill(world).detect(*frame) == []
