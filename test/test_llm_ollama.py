@@ -204,3 +204,8 @@ def test_live_ollama_server():
     except ModelNotFoundError as e:
         pytest.skip(f'live Ollama server lacks the default model: {e}')
     assert c.text.strip() and c.completion_tokens
+
+
+def test_auto_without_ollama_or_model_explains_both(tmp_path):
+    with pytest.raises(LlmUnavailableError, match='no Ollama server answers'):
+        create_backend('auto', host=_dead_url(), model_path=tmp_path / 'missing.gguf')

@@ -93,10 +93,14 @@ def create_backend(name: str = 'auto', **config: Any) -> LlmBackend:
         cls = backend_class('ollama')
         return cls(**_kwargs_for(cls, config))
     model_path = config.get('model_path') or default_model_path()
-    if llama_cpp_importable():
-        cls = backend_class('llama_cpp')
+    no_ollama = (f'no Ollama server answers at {ollama_host(host)} (start `ollama serve` or '
+                 'set OLLAMA_HOST)')
+    if not llama_cpp_importable():
+        raise LlmUnavailableError(
+            f'no LLM available: {no_ollama}, and llama-cpp-python is not installed for the '
+            f'embedded model {model_path} (run `make setup`)')
+    cls = backend_class('llama_cpp')
+    try:
         return cls(**_kwargs_for(cls, {**config, 'model_path': model_path}))
-    raise LlmUnavailableError(
-        f'no LLM available: no Ollama server answers at {ollama_host(host)} (start `ollama '
-        'serve` or set OLLAMA_HOST) and llama-cpp-python is not installed for the embedded '
-        f'model {model_path} (run `make setup`)')
+    except LlmUnavailableError as e:
+        raise LlmUnavailableError(f'no LLM available: {no_ollama}, and {e}') from e
