@@ -162,7 +162,7 @@ def start_connected(world: str = 'warehouse', *, start_skills: bool | None = Non
         api = RosRobotApi(client, world_obj)
         skills = None
         if start_skills is None:
-            start_skills = not api._move.wait_for_server(timeout_sec=discovery_timeout)
+            start_skills = not api.skills_alive(discovery_timeout)
         if start_skills:
             skills = runner.add(SkillsNode(world=world_obj, context=runner.context,
                                            parameter_overrides=_overrides(

@@ -128,6 +128,19 @@ class RosRobotApi(RobotApi):
                 raise RobotNotReadyError('no robot pose yet: is odometry being published?')
             time.sleep(0.02)
 
+    def skills_alive(self, timeout: float) -> bool:
+        """Return True once a running skills node publishes the robot pose (bounded wait).
+
+        Unlike server discovery, this cannot be fooled by stale graph entries of a node that
+        has just gone away.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() - self._pose_time > 0.5:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
     @staticmethod
     def _wait(future: Future, timeout: float, what: str) -> Any:
         done = threading.Event()
