@@ -71,7 +71,7 @@ _SAFETY_ERRORS = ('SafetyStopError', 'EStopActiveError')
 _STDERR_CAP = 8192
 #: numpy parts that reach files, C memory or test tooling.
 MODULE_DENIED: dict[str, list[str]] = {
-    'numpy': ['lib', 'ctypeslib', 'testing', 'f2py', 'distutils', 'DataSource', 'memmap',
+    'numpy': ['lib', 'ctypeslib', 'testing', 'f2py', 'distutils', 'DataSource', 'memmap', 'ma',
               'load', 'save', 'savez', 'savez_compressed', 'savetxt', 'loadtxt', 'genfromtxt',
               'fromfile', 'fromregex', 'show_config', 'show_runtime', 'rec', 'char'],
     'typing': ['get_type_hints', 'ForwardRef', 'TYPE_CHECKING'],

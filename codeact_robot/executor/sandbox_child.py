@@ -24,7 +24,9 @@ import sys
 import time
 
 _HEADER = struct.Struct('>I')
-_MAX_FRAME = 8 * 1024 * 1024
+_MAX_FRAME = 4 * 1024 * 1024  # the parent's limit; a larger frame is a protocol violation
+_MAX_CALL_BYTES = 1024 * 1024
+_MAX_TEXT = 8000  # characters of an exception message or traceback sent back
 _FLUSH_CHARS = 4096
 _FLUSH_SECONDS = 0.05
 
@@ -35,9 +37,12 @@ class Channel:
     def __init__(self, sock):
         self.sock = sock
 
-    def send(self, obj):
-        """Send one frame."""
+    def send(self, obj, limit=_MAX_FRAME):
+        """Send one frame; ValueError (nothing sent) when it would exceed limit bytes."""
         data = json.dumps(obj, separators=(',', ':')).encode('utf-8', 'surrogatepass')
+        if len(data) > limit:
+            raise ValueError(f'the data sent to the robot is too large ({len(data)} bytes, '
+                             f'at most {limit})')
         self.sock.sendall(_HEADER.pack(len(data)) + data)
 
     def _read(self, n):
@@ -609,7 +614,7 @@ class Runtime:
         self.call_id += 1
         self.stdout.flush()
         self.stderr.flush()
-        self.channel.send(payload)
+        self.channel.send(payload, _MAX_CALL_BYTES)
         reply = self.channel.recv()
         if reply.get('t') != 'ret' or reply.get('id') != self.call_id:
             raise SystemExit('protocol error')
@@ -665,10 +670,14 @@ class Runtime:
             message = str(exc)
         except BaseException:  # noqa: B036 - a model-defined __str__ may raise anything
             message = '<unprintable message>'
+        message = str(message)[:_MAX_TEXT]
+        exc_type = str(exc_type)[:200]
         out.append(f'{exc_type}: {message}' if message else exc_type)
         exc.__traceback__ = None
-        return {'ok': False, 'exc_type': str(exc_type), 'exc_message': str(message),
-                'traceback': '\n'.join(out) + '\n'}
+        text = '\n'.join(out) + '\n'
+        if len(text) > _MAX_TEXT * 2:
+            text = text[:_MAX_TEXT] + '\n  ...\n' + text[-_MAX_TEXT:]
+        return {'ok': False, 'exc_type': exc_type, 'exc_message': message, 'traceback': text}
 
 
 _real_import = builtins.__import__
