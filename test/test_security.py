@@ -9,6 +9,7 @@ Python layer (``python_layer=False``) to prove the OS layers hold on their own.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import tempfile
@@ -431,3 +432,17 @@ def test_host_survives_concurrent_use_and_close(robot):
     assert results and results[0].status == ExecStatus.TIMEOUT
     _close_and_check(ex)
     ex.close()
+
+
+def test_child_is_an_isolated_python_without_ros_or_parent_env(os_only):
+    res = os_only.run(
+        'import sys, os, json\n'
+        "print(sys.flags.isolated, sys.flags.no_site, any(m.startswith('rclpy') for m in "
+        "sys.modules), os.getcwd() == os.environ['HOME'])\n"
+        'print(json.dumps(sorted(os.environ)))')
+    assert res.status == ExecStatus.OK, res.to_observation()
+    first, second = res.stdout.splitlines()
+    assert first == '1 1 False True'
+    assert json.loads(second) == sorted([
+        'HOME', 'LANG', 'LC_ALL', 'MKL_NUM_THREADS', 'OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS',
+        'PATH', 'TMPDIR'])
