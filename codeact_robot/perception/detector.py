@@ -17,7 +17,6 @@ from codeact_robot.perception.camera import (
     CameraMount,
     backproject,
     base_to_map,
-    map_to_base,
     optical_to_base,
 )
 from codeact_robot.perception.markers import Marker, MarkerDetector, marker_pose
@@ -57,7 +56,7 @@ class BoxObservation:
     color: str
     marker_id: int | None
     position: tuple[float, float, float]  # estimated box centre, map frame
-    face: tuple[float, float, float]  # visible surface point (depth median), map frame
+    face: tuple[float, float, float]  # centre of the visible face, map frame
     distance: float  # base_link origin -> centre, horizontal
     bearing: float  # rad, positive = left
     face_distance: float  # base_link origin -> visible surface, horizontal
@@ -329,8 +328,3 @@ def registered_depth(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(depth.astype(np.float32), (size[1], size[0]),
                       interpolation=cv2.INTER_NEAREST)
 
-
-def observation_in_base(obs: BoxObservation, pose: Pose) -> tuple[float, float]:
-    """Return an observation's centre in base_link (x forward, y left) for the given pose."""
-    point = map_to_base(np.array([obs.position]), pose)[0]
-    return float(point[0]), float(point[1])
