@@ -43,11 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--resume', action='store_true',
                    help='keep episodes whose result.json exists; run only the missing ones')
     p.add_argument('--max-turns', type=int, default=8, help='turn limit per episode (8)')
-    p.add_argument('--max-episode-seconds', type=float, default=600.0,
-                   help='wall-clock limit per episode (600)')
-    p.add_argument('--generation-timeout', type=float, default=180.0,
-                   help='model wall clock per turn, s (180; prompt processing on a busy '
-                        'CPU is slow)')
+    p.add_argument('--max-episode-seconds', type=float, default=900.0,
+                   help='wall-clock limit per episode (900)')
+    p.add_argument('--generation-timeout', type=float, default=300.0,
+                   help='model wall clock per turn, s (300: the first prompt of a run takes '
+                        'a minute on 2 idle cores, far longer on a busy machine)')
     p.add_argument('--real-time-factor', type=float, default=1.0,
                    help='simulation speed over wall time (default 1.0)')
     p.add_argument('--report-only', action='store_true',

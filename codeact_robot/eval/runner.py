@@ -7,8 +7,8 @@ Layout of the output folder::
     <out>/table.json, table.md, table.png                        the aggregate (report.py)
 
 With ``resume`` an episode whose result.json exists is not run again. An episode that could not
-be run (the robot did not start, the backend crashed) leaves error.json instead, so a resumed
-run retries it.
+be run (the robot did not start, another ROS graph shared the domain, the backend failed or
+timed out) leaves error.json instead, so a resumed run retries it.
 """
 
 from __future__ import annotations
@@ -69,6 +69,10 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix('.tmp')
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + '\n', encoding='utf-8')
     os.replace(tmp, path)  # atomic: a crash never leaves a half-written result
+
+
+class BackendFailedError(RuntimeError):
+    """The LLM backend failed during the episode (infrastructure, not the model's answer)."""
 
 
 class CrossTalkError(RuntimeError):
@@ -208,6 +212,11 @@ class EvalRunner:
             check_isolated(monitor)  # a result spoiled by another graph is not kept
         finally:
             stack.close()
+        if result.error is not None:
+            # The backend failed (unreachable, or too slow for the generation timeout on a
+            # busy CPU): no verdict on the model; error.json makes --resume retry it.
+            raise BackendFailedError(f'{result.error}: {result.failure_reason} '
+                                     f'(transcript {result.transcript_path})')
         return self._record(task, mode, backend, seed, llm, result, initial, final,
                             trajectory, events, startup, where)
 
