@@ -13,6 +13,7 @@ bench/results/agent.json and bench/results/agent.md. Sections:
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -166,27 +167,38 @@ def markdown(data: dict[str, Any]) -> str:
             lines.append(f'\nmodel load {section["load_s"]} s, {section["n_threads"]} threads')
         lines.append('')
     lo = data['loop_overhead']
-    lines += ['## loop overhead (no model)', '',
-              f'{lo["turns"]} turns in {lo["episode_s"]} s: {lo["per_turn_s"]} s per turn, '
-              f'sandboxed execution median {lo["execution_median_s"]} s ({lo["robot"]})', '',
-              'End-to-end task times with the simulator: added by the end-to-end benchmark.', '']
+    lines += ['## loop overhead (no model)', '']
+    if 'skipped' in lo:
+        lines += [f'skipped: {lo["skipped"]}', '']
+    else:
+        lines += [f'{lo["turns"]} turns in {lo["episode_s"]} s: {lo["per_turn_s"]} s per turn, '
+                  f'sandboxed execution median {lo["execution_median_s"]} s ({lo["robot"]})',
+                  '']
+    lines += ['End-to-end task times with the simulator: added by the end-to-end benchmark.', '']
     return '\n'.join(lines)
 
 
-def main() -> int:
-    """Run every section and write the results."""
+SECTIONS = ('loop_overhead', 'ollama', 'llama_cpp')
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the sections (default: all) and write the results."""
+    parser = argparse.ArgumentParser(prog='python -m bench.bench_agent')
+    parser.add_argument('sections', nargs='*', choices=SECTIONS, default=list(SECTIONS),
+                        help='sections to run; the others are reported as not run')
+    args = parser.parse_args(argv)
     data: dict[str, Any] = {
         'time': datetime.now(timezone.utc).isoformat(timespec='seconds'),
         'machine': f'{platform.machine()}, {os.cpu_count()} cores, Python '
                    f'{platform.python_version()}',
         'load_average': [round(x, 2) for x in os.getloadavg()],
     }
-    data['loop_overhead'] = bench_loop_overhead()
-    print('loop overhead', data['loop_overhead'], flush=True)
-    data['ollama'] = bench_ollama()
-    print('ollama', data['ollama'], flush=True)
-    data['llama_cpp'] = bench_llama_cpp()
-    print('llama_cpp', data['llama_cpp'], flush=True)
+    runners = {'loop_overhead': bench_loop_overhead, 'ollama': bench_ollama,
+               'llama_cpp': bench_llama_cpp}
+    for name in SECTIONS:
+        data[name] = runners[name]() if name in args.sections else {
+            'skipped': 'not run (not selected on the command line)'}
+        print(name, json.dumps(data[name]), flush=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / 'agent.json').write_text(json.dumps(data, indent=2) + '\n')
     (RESULTS / 'agent.md').write_text(markdown(data))
