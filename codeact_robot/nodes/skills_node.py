@@ -311,6 +311,10 @@ class SkillsNode(Node):
                                           goal_callback=accept, cancel_callback=cancel,
                                           callback_group=io)
         self.create_timer(self._period, self._tick, callback_group=self._control_group)
+        # A steady-clock timer fires even when the control timer's clock does not advance.
+        self._last_tick = self._now()
+        self.create_timer(0.1, self._control_watchdog, callback_group=io,
+                          clock=rclpy.clock.Clock(clock_type=rclpy.clock.ClockType.STEADY_TIME))
         self.create_timer(1.0, self._publish_diagnostics, callback_group=io)
         self.create_timer(1.0, self._camera_idle_check, callback_group=io)
 
@@ -524,6 +528,34 @@ class SkillsNode(Node):
     # -- control loop -------------------------------------------------------------------------
 
     def _tick(self) -> None:
+        try:
+            self._control_step()
+        except Exception as e:  # noqa: BLE001 - a failing control step must still stop the robot
+            self.get_logger().error(f'control step failed: {type(e).__name__}: {e}')
+            with self._lock:
+                active = self._active
+                if active is not None:
+                    self._finish(active, MotionOutcome(
+                        motion.SAFETY_STOP, f'safety stop: internal controller error ({e})'))
+                self._publish_cmd(0.0, 0.0)
+            self._event('internal_error', f'{type(e).__name__}: {e}')
+        self._last_tick = self._now()
+
+    def _control_watchdog(self) -> None:
+        # If the control loop stalls (a starved executor, a hung step), nothing refreshes the
+        # command: stop the robot and end the motion rather than trust the base's own timeout.
+        with self._lock:
+            active = self._active
+            # Node-clock time: a paused simulator pauses the robot too, which is no stall.
+            stalled = self._now() - self._last_tick
+            if active is None or stalled <= self._limits.command_timeout:
+                return
+            reason = f'control loop stalled for {stalled:.2f} s'
+            self._finish(active, MotionOutcome(motion.SAFETY_STOP, f'safety stop: {reason}'))
+            self._publish_cmd(0.0, 0.0)
+        self._event(events.COMMAND_TIMEOUT, reason)
+
+    def _control_step(self) -> None:
         now = self._now()
         with self._lock:
             active = self._active
