@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -446,3 +449,40 @@ def test_child_is_an_isolated_python_without_ros_or_parent_env(os_only):
     assert json.loads(second) == sorted([
         'HOME', 'LANG', 'LC_ALL', 'MKL_NUM_THREADS', 'OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS',
         'PATH', 'TMPDIR'])
+
+
+HOST_SCRIPT = """
+import sys, threading
+from codeact_robot.executor import Executor, ExecutionLimits
+from codeact_robot.executor.offline_robot import OfflineRobotDouble
+ex = Executor(api=OfflineRobotDouble(), limits=ExecutionLimits(call_timeout_s=60))
+ex.run('x = 1')  # the first child is ready; a warm spare starts
+ex.sandbox_layers
+threading.Timer(0.5, lambda: print(*ex.child_pids(), flush=True)).start()
+ex.run('import time\\ntime.sleep(60)')  # the host is killed while this runs
+"""
+
+
+def test_children_die_with_a_killed_host():
+    host = subprocess.Popen([sys.executable, '-c', HOST_SCRIPT], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        line = host.stdout.readline()
+        pids = [int(p) for p in line.split()]
+        assert len(pids) == 2, line
+        assert all(_alive(p) for p in pids)
+    finally:
+        host.kill()
+        host.wait(timeout=10)
+    deadline = time.monotonic() + 10.0
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in pids), 'a sandbox child outlived its host'
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f'/proc/{pid}/stat').read_text()
+    except OSError:
+        return False
+    return stat.rsplit(')', 1)[1].split()[0] != 'Z'

@@ -347,9 +347,13 @@ class Executor:
             'python_layer': python_layer,
             'read_dirs': _read_dirs(),
             'drop_uid': NOBODY_UID,
+            'parent_pid': os.getpid(),
         }
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, 'executor-api')
+        # Children are started from one long-lived thread: they die with it (PDEATHSIG),
+        # i.e. when the executor closes or the host dies, not when a caller's thread ends.
+        self._spawner = concurrent.futures.ThreadPoolExecutor(1, 'executor-spawn')
         self._child: _Child | None = None
         self._spare: _Child | None = None
         self._episode_used = 0.0
@@ -357,7 +361,7 @@ class Executor:
         self._running: _Child | None = None
         self._cancel_reason: str | None = None
         self.last_kill_latency: float | None = None
-        self._child = _Child(self._config, self._python)
+        self._child = self._new_child()
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Executor:
@@ -377,6 +381,9 @@ class Executor:
         child = self._current_child()
         return dict((child.ready or {}).get('layers', {}))
 
+    def _new_child(self) -> _Child:
+        return self._spawner.submit(_Child, self._config, self._python).result(timeout=60.0)
+
     def _current_child(self) -> _Child:
         if self._closed:
             raise ExecutorError('the executor is closed')
@@ -384,20 +391,20 @@ class Executor:
             if self._spare is not None:
                 self._child, self._spare = self._spare, None
             else:
-                self._child = _Child(self._config, self._python)
+                self._child = self._new_child()
         child = self._child
         try:
             child.wait_ready(self.limits.start_timeout_s)
         except ExecutorError:
             # One more try with a fresh child (a spare may have been killed from outside).
-            self._child = child = _Child(self._config, self._python)
+            self._child = child = self._new_child()
             child.wait_ready(self.limits.start_timeout_s)
         return child
 
     def _top_up_pool(self) -> None:
         """Start a spare child (after a step, so its start does not slow the step down)."""
         if self.limits.warm_pool and self._spare is None and not self._closed:
-            self._spare = _Child(self._config, self._python)
+            self._spare = self._new_child()
 
     def _discard_child(self) -> None:
         if self._child is not None:
@@ -422,6 +429,7 @@ class Executor:
                     child.close()
             self._child = self._spare = None
             self._pool.shutdown(wait=False, cancel_futures=True)
+            self._spawner.shutdown(wait=False, cancel_futures=True)
 
     def cancel(self, reason: str = 'cancelled') -> None:
         """Stop the running step now, from any thread: kill its child and stop the robot.

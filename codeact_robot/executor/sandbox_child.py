@@ -75,6 +75,7 @@ _CLONE_NEWNET = 0x40000000
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
 _PR_SET_DUMPABLE = 4
+_PR_SET_PDEATHSIG = 1
 _SYS_LANDLOCK_CREATE_RULESET = 444
 _SYS_LANDLOCK_ADD_RULE = 445
 _SYS_LANDLOCK_RESTRICT_SELF = 446
@@ -304,6 +305,10 @@ def apply_sandbox(config):
     layers['network'] = enter_network_namespace()
     layers['uid'] = os.geteuid()
     layers['dropped_root'] = drop_root(config.get('drop_uid'))
+    # Die with the parent (its spawning thread). Set after the uid change, which clears it.
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != config['parent_pid']:
+        os._exit(70)  # the parent died before the line above: nobody will read our results
     layers['no_new_privs'] = _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
     # Not dumpable: other processes of the same uid cannot ptrace or read /proc/<pid>/mem.
     _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
