@@ -70,8 +70,9 @@ def test_velocity_limiter_clamps_speed_and_acceleration():
     assert clamped
     assert v == pytest.approx(0.05)  # 1.0 m/s^2 * 0.05 s
     assert w == pytest.approx(-0.1)  # 2.0 rad/s^2 * 0.05 s
-    for _ in range(40):
+    for _ in range(80):
         v, w, _ = lim.limit(5.0, -5.0, 0.05)
+        assert v <= 0.5
     assert v == pytest.approx(0.5) and w == pytest.approx(-1.0)
     assert lim.limit(math.nan, 0.0, 0.05)[:2] == (0.0, 0.0)
 

@@ -99,6 +99,15 @@ class VelocityLimiter:
         dt = max(0.0, min(dt, 0.5))
         dv = lim.max_linear_accel * dt
         dw = lim.max_angular_accel * dt
-        self.linear = max(self.linear - dv, min(self.linear + dv, v))
+        # Speed up gently in the last fifth below the cap: a base's wheel controllers overshoot
+        # a sharp ramp, and the true speed must stay at the limit.
+        headroom = (lim.max_linear_speed - abs(self.linear)) / (0.2 * lim.max_linear_speed)
+        up = dv * max(0.25, min(1.0, headroom))
+        if v >= self.linear:
+            rising = self.linear >= 0.0
+            self.linear = min(v, self.linear + (up if rising else dv))
+        else:
+            falling = self.linear <= 0.0
+            self.linear = max(v, self.linear - (up if falling else dv))
         self.angular = max(self.angular - dw, min(self.angular + dw, w))
         return self.linear, self.angular, clamped
