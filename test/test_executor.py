@@ -317,3 +317,17 @@ def test_lone_surrogates_neither_reach_the_api_nor_break_results(ex, robot):
     assert len(robot.said) == said
     assert res.stdout == 'bad \\udcff text\n'
     json.dumps(res.to_dict(), ensure_ascii=False).encode('utf-8')
+
+
+def test_close_from_another_thread_ends_a_running_step(robot):
+    ex = Executor(api=robot, limits=ExecutionLimits(call_timeout_s=30.0, warm_pool=False))
+    results = []
+    worker = threading.Thread(target=lambda: results.append(ex.run('while True:\n    pass')))
+    worker.start()
+    deadline = time.monotonic() + 10.0
+    while ex._running is None and time.monotonic() < deadline:  # noqa: SLF001
+        time.sleep(0.01)
+    ex.close()
+    worker.join(timeout=10.0)
+    assert results and results[0].status == ExecStatus.KILLED
+    assert 'closing' in results[0].exc_message

@@ -419,7 +419,9 @@ class Executor:
             self._top_up_pool()
 
     def close(self) -> None:
-        """Kill the children and release everything (idempotent)."""
+        """Kill the children and release everything (idempotent, from any thread)."""
+        if self._running is not None:
+            self.cancel('the executor is closing')  # a running step ends now, not at its deadline
         with self._lock:
             if self._closed:
                 return
