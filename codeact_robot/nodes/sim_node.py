@@ -55,7 +55,7 @@ _PARAMS: dict[str, tuple[Any, str, tuple[float, float] | None]] = {
     'seed': (-1, 'Random seed; -1 = the scenario\'s seed', (-1, 2**31 - 1)),
     'real_time_factor': (1.0, 'Sim seconds per wall second; 0 = as fast as possible',
                          (0.0, 1000.0)),
-    'physics_rate': (500.0, 'Physics steps per sim second (Hz)', (50.0, 5000.0)),
+    'physics_rate': (250.0, 'Physics steps per sim second (Hz)', (50.0, 5000.0)),
     'odom_rate': (50.0, '/odom and /joint_states rate (Hz, sim time)', (1.0, 1000.0)),
     'scan_rate': (10.0, '/scan rate (Hz, sim time)', (1.0, 100.0)),
     'camera_rate': (10.0, 'Camera rate (Hz, sim time); renders only with subscribers',

@@ -92,7 +92,7 @@ class WarehouseSim:
     """The warehouse world with the robot; call ``step`` to advance physics."""
 
     def __init__(self, world: World | str = 'warehouse', scenario: Scenario | str | None = None,
-                 seed: int | None = None, physics_rate: float = 500.0,
+                 seed: int | None = None, physics_rate: float = 250.0,
                  cmd_timeout: float = CMD_TIMEOUT) -> None:
         self.world = load_world(world) if isinstance(world, str) else world
         if isinstance(scenario, str):
@@ -149,21 +149,35 @@ class WarehouseSim:
         return float(self.model.opt.timestep)
 
     def step(self, n: int = 1) -> None:
-        """Advance physics by ``n`` steps, applying commands, suction and the scenario."""
+        """Advance physics by ``n`` steps, applying commands, suction and the scenario.
+
+        Steps run in chunks (mj_step with nstep) between the events that change inputs: the
+        cmd_vel timeout, scenario trigger checks and, while suction waits for a box, every step.
+        """
         m, d = self.model, self.data
-        for _ in range(n):
-            v, w = self._cmd if d.time - self._cmd_time <= self.cmd_timeout else (0.0, 0.0)
+        dt = m.opt.timestep
+        remaining = int(n)
+        while remaining > 0:
+            # Steps (from this one) that still start within cmd_timeout of the last command.
+            left = self._cmd_time + self.cmd_timeout - d.time  # -inf before any command
+            active_steps = math.floor(left / dt + 1e-6) + 1 if left >= 0 else 0
+            v, w = self._cmd if active_steps > 0 else (0.0, 0.0)
             d.ctrl[0], d.ctrl[1] = self.odom.wheel_rates(v, w)
+            chunk = min(remaining, max(1, math.ceil((self._next_trigger - d.time) / dt - 1e-6)))
+            if active_steps > 0:
+                chunk = min(chunk, active_steps)
             if self._suction and not self._held:
                 self._try_attach()
-            mujoco.mj_step(m, d)
+                chunk = 1
+            mujoco.mj_step(m, d, nstep=chunk)
+            remaining -= chunk
             self.odom.update(d.qpos[self._wheel_qpos[0]], d.qpos[self._wheel_qpos[1]])
-            if d.time >= self._next_trigger:
+            if d.time >= self._next_trigger - 1e-9:
                 self._update_obstacles()
 
     def step_for(self, duration: float) -> None:
-        """Advance physics by ``duration`` seconds of sim time (rounded to whole steps)."""
-        self.step(max(0, round(duration / self.timestep)))
+        """Advance physics by at least ``duration`` seconds of sim time (whole steps)."""
+        self.step(max(0, math.ceil(duration / self.timestep - 1e-6)))
 
     def _update_obstacles(self) -> None:
         self._next_trigger = self.data.time + TRIGGER_PERIOD
@@ -187,8 +201,9 @@ class WarehouseSim:
             if not self._held:
                 self._try_attach()
         elif self._held:
-            eq = self._boxes[self._held][2]
+            body, _, eq = self._boxes[self._held]
             self.data.eq_active[eq] = 0
+            self._wake(body)  # a released box must fall, not rest asleep in mid-air
             self.events.append(f'released {self._held}')
             self._held = ''
         return self.gripper()
@@ -227,6 +242,14 @@ class WarehouseSim:
         data[6:10] = rel_quat
         data[10] = 1.0  # torquescale
         d.eq_active[eq] = 1
+
+    def _wake(self, body: int) -> None:
+        # Resting boxes sleep (mjENBL_SLEEP). A box released from a standing robot has no
+        # velocity and its countdown ran out while held, so it would fall asleep in mid-air:
+        # restart the countdown of its (awake) tree. Sleeping trees are left to MuJoCo.
+        tree = self.model.body_treeid[body]
+        if tree >= 0 and self.data.tree_asleep[tree] < 0:
+            self.data.tree_asleep[tree] = -(1 + mujoco.mjMINAWAKE)
 
     # --- sensors --------------------------------------------------------------------------------
     def _wheel_angles(self) -> tuple[float, float]:

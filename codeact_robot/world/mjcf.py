@@ -193,7 +193,10 @@ def build_mjcf(world: World, scenario: Scenario | None = None,
     wheel_force = 2.0
     xml = f"""<mujoco model={quoteattr(world.name)}>
   <compiler angle="radian" autolimits="true"/>
-  <option timestep="{_v(timestep)}" integrator="implicitfast" cone="pyramidal"/>
+  <option timestep="{_v(timestep)}" integrator="implicitfast" cone="pyramidal">
+    <!-- Boxes at rest sleep (3x faster steps); contact with an awake body wakes them. -->
+    <flag sleep="enable"/>
+  </option>
   <statistic extent="{_v(extent)}" center="{_v(cx, cy, 0.5)}"/>
   <visual>
     <global offwidth="{OFFSCREEN[0]}" offheight="{OFFSCREEN[1]}"/>
