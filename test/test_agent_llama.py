@@ -25,12 +25,16 @@ def test_embedded_model_episode(tmp_path):
     robot = WarehouseRobotDouble(world)
     events: list[AgentEvent] = []
     backend = LlamaCppBackend(context_size=4096, n_threads=2)
-    # Short on purpose: one example, few tokens per reply, two turns at most.
-    config = AgentConfig(max_turns=2, max_new_tokens=96, n_examples=1,
-                         generation_timeout=600, max_episode_seconds=840, turn_timeout=30)
+    # Short on purpose (the suite runs on 2 shared cores): a few functions and places, no
+    # examples, few tokens per reply, two turns at most. The full prompt is the benchmark's.
+    config = AgentConfig(max_turns=2, max_new_tokens=80, n_examples=0,
+                         functions=('get_pose', 'go_to', 'say'), generation_timeout=600,
+                         max_episode_seconds=840, turn_timeout=30)
+    places = {n: world.places[n] for n in ('start', 'charging dock', 'packing station')}
     try:
         with CodeActAgent(llm=backend, robot=robot, world=world, config=config,
-                          runs_dir=tmp_path, on_event=events.append) as agent:
+                          runs_dir=tmp_path, on_event=events.append, places=places,
+                          inventory={}) as agent:
             result = agent.run('go to the charging dock')
     finally:
         backend.close()
@@ -41,10 +45,10 @@ def test_embedded_model_episode(tmp_path):
     assert result.error is None, result.failure_reason
     assert turns and turns[0]['code'], 'the model wrote code in its first reply'
     assert turns[0]['execution'] is not None, 'the code went through the executor'
-    assert turns[0]['llm']['prompt_tokens'] > 1000 and turns[0]['llm']['completion_tokens']
+    assert turns[0]['llm']['prompt_tokens'] > 300 and turns[0]['llm']['completion_tokens']
     assert [e.phase for e in events][:3] == ['generating', 'executing', 'observed']
     # The 1.5B model knows this one: drive to the named place.
-    assert robot.called('go_to') or robot.called('move_to'), robot.calls
+    assert robot.called('go_to'), robot.calls
     if len(turns) == 2:
         # Turn 2 reuses the KV cache: the system prompt is not processed again.
         assert turns[1]['llm']['cached_tokens'] >= turns[0]['llm']['prompt_tokens']

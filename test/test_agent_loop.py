@@ -228,3 +228,15 @@ def test_no_robot_calls_after_done(tmp_path):
     execution = read_transcript(result.transcript_path)[1]['execution']
     assert execution['exc_type'] == 'RobotApiError' and 'already ended' in execution[
         'exc_message']
+
+
+def test_function_subset_limits_prompt_and_sandbox(tmp_path):
+    replies = ['```python\ngrasp("red")\n```', '```python\ndone("ok")\n```']
+    with make_agent(tmp_path, replies, functions=('get_pose', 'go_to')) as agent:
+        assert 'go_to(name: str' in agent.system_prompt
+        assert 'grasp(target' not in agent.system_prompt
+        result = agent.run('grab the red box')
+    assert result.success
+    assert "'grasp' is not defined" in agent.llm.calls[1][-1]['content']
+    with pytest.raises(ValueError, match='teleport'):
+        AgentConfig(functions=('teleport',))

@@ -50,6 +50,8 @@ class AgentConfig:
     prompt_file: str = 'codeact.yaml'
     n_examples: int = 3
     stop: tuple[str, ...] = STOP_SEQUENCES
+    # The robot functions the model sees and may call (a subset makes the prompt shorter).
+    functions: tuple[str, ...] = RobotApi.LLM_FUNCTIONS
 
     def __post_init__(self) -> None:
         if self.max_turns < 1:
@@ -60,6 +62,10 @@ class AgentConfig:
         if self.max_new_tokens < 16 or self.observation_chars < 200:
             raise ValueError('max_new_tokens must be >= 16 and observation_chars >= 200')
         self.stop = tuple(self.stop)
+        self.functions = tuple(self.functions)
+        unknown = set(self.functions) - set(RobotApi.LLM_FUNCTIONS)
+        if unknown:
+            raise ValueError(f'not robot API functions: {sorted(unknown)}')
         if self.context_tokens is not None and self.context_tokens <= 0:
             self.context_tokens = None  # 0 in a parameter file means "the backend's size"
 
@@ -180,7 +186,7 @@ class CodeActAgent:
         limits = ExecutionLimits(call_timeout_s=self.config.turn_timeout,
                                  episode_timeout_s=self.config.max_episode_seconds)
         table = {name: self._guarded(getattr(self.robot, name))
-                 for name in RobotApi.LLM_FUNCTIONS}
+                 for name in self.config.functions}
         table.update(done=self._done, fail=self._fail)
         return Executor(api=self.robot, functions=table, limits=limits,
                         on_stop=self._stop_robot)
@@ -220,7 +226,8 @@ class CodeActAgent:
                              f'y {r.ymin:g}..{r.ymax:g} (never enter)')
         return build_system_prompt(places, limits=lines or None, aisles=aisles,
                                    inventory=inventory, prompt_file=self.config.prompt_file,
-                                   n_examples=self.config.n_examples)
+                                   n_examples=self.config.n_examples,
+                                   functions=self.config.functions)
 
     # -- the model's done()/fail() (called by the executor on the trusted side) ------------
 
