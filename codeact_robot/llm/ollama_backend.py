@@ -86,17 +86,20 @@ class OllamaBackend(LlmBackend):
         try:
             stream = self._client.chat(model=self.model, messages=list(messages), stream=True,
                                        options=options, keep_alive=self.keep_alive)
-            for chunk in stream:
-                guard.check()
-                piece = (chunk.message.content or '') if chunk.message else ''
-                if piece:
-                    guard.token()
-                    pieces.append(piece)
-                    if on_token is not None:
-                        on_token(piece)
-                if chunk.done:
-                    final = chunk
-                    break
+            try:
+                for chunk in stream:
+                    guard.check()
+                    piece = (chunk.message.content or '') if chunk.message else ''
+                    if piece:
+                        guard.token()
+                        pieces.append(piece)
+                        if on_token is not None:
+                            on_token(piece)
+                    if chunk.done:
+                        final = chunk
+                        break
+            finally:
+                stream.close()  # closes the HTTP response, also on cancel and timeout
         except ollama.ResponseError as e:
             raise self._map_response_error(e) from e
         except (ConnectionError, httpx.ConnectError) as e:
