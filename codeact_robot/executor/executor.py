@@ -360,7 +360,8 @@ class Executor:
         self._closed = False
         self._running: _Child | None = None
         self._cancel_reason: str | None = None
-        self.last_kill_latency: float | None = None
+        self.last_kill_latency: float | None = None  # deadline -> child dead (last timeout)
+        self.last_signal_latency: float | None = None  # deadline -> SIGKILL sent
         self._child = self._new_child()
 
     # ------------------------------------------------------------------ lifecycle
@@ -667,6 +668,8 @@ class Executor:
         result = self._abort(st, ExecStatus.TIMEOUT, 'TimeoutError',
                              f'the code ran longer than the {which} limit of '
                              f'{st.budget:.3g} s and was killed')
+        if st.child.killed_at is not None:
+            self.last_signal_latency = st.child.killed_at - st.deadline
         if st.child.reaped_at is not None:
             # From the deadline to the child reaped (dead, its process group killed).
             self.last_kill_latency = st.child.reaped_at - st.deadline
