@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -486,3 +487,46 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(')', 1)[1].split()[0] != 'Z'
+
+
+NON_ROOT_SCRIPT = """
+import json, os
+from codeact_robot.executor import Executor, ExecutionLimits
+from codeact_robot.executor.offline_robot import OfflineRobotDouble
+robot = OfflineRobotDouble()
+out = {'uid': os.geteuid()}
+with Executor(api=robot, limits=ExecutionLimits(warm_pool=False)) as ex:
+    out['layers'] = ex.sandbox_layers
+    out['ok'] = ex.run("print(go_to('shelf A').arrived)").stdout
+    out['timeout'] = ex.run('while True:\\n    pass', timeout=0.5).status.value
+with Executor(api=robot, limits=ExecutionLimits(warm_pool=False), python_layer=False) as ex:
+    for name, code in [('net', "import socket\\nsocket.create_connection(('127.0.0.1', 9))"),
+                       ('fork', 'import os\\nos.fork()'),
+                       ('parent_env', "import os\\nopen(f'/proc/{os.getppid()}/environ')"),
+                       ('read', "open('/etc/hostname')")]:
+        out[name] = ex.run(code).exc_type
+out['stops'] = len(robot.stops)
+print(json.dumps(out))
+"""
+
+
+def test_the_sandbox_holds_for_a_non_root_host():
+    # CI runs as root; users do not. Run a whole host as nobody with the system Python (the
+    # project's interpreter may sit under /root, which nobody cannot read).
+    python = shutil.which('python3', path='/usr/bin:/bin')
+    if os.geteuid() != 0 or not python or not shutil.which('setpriv'):
+        pytest.skip('needs root (to switch to nobody), /usr/bin/python3 and setpriv')
+    repo = str(Path(__file__).resolve().parent.parent)
+    env = {'PATH': '/usr/bin:/bin', 'HOME': '/tmp', 'PYTHONPATH': repo, 'LANG': 'C.UTF-8'}
+    done = subprocess.run(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
+                           python, '-c', NON_ROOT_SCRIPT], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.splitlines()[-1])
+    print('non-root host:', out)
+    assert out['uid'] == 65534
+    assert out['layers']['network'] == 'userns+netns' and out['layers']['seccomp']
+    assert out['layers']['landlock_abi'] >= 1 and out['layers']['dropped_root'] is False
+    assert out['ok'] == 'True\n' and out['timeout'] == 'timeout' and out['stops'] == 1
+    assert out['net'] == 'PermissionError' and out['fork'] == 'PermissionError'
+    assert out['parent_env'] == 'PermissionError' and out['read'] == 'PermissionError'
