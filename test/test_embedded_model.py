@@ -1,4 +1,4 @@
-"""The embedded model is in the cache, matches the published sha256, and generates with llama.cpp."""
+"""The embedded model is in the cache, matches its published sha256, and runs in llama.cpp."""
 
 import pytest
 
