@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 # DDS stays on this machine, and parallel runs do not see each other (README: "Networking").
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
-export ROS_DOMAIN_ID ?= $(shell echo $$(( $$$$ % 90 + 10 )))
+export ROS_DOMAIN_ID ?= $(shell shuf -i 1-101 -n 1)
 export MUJOCO_GL ?= egl
 export CODEACT_ROBOT_CACHE := $(CACHE)
 

@@ -8,6 +8,7 @@ robots choose their own ROS_AUTOMATIC_DISCOVERY_RANGE and ROS_DOMAIN_ID (see REA
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import MutableMapping
 
 
@@ -18,5 +19,6 @@ def localhost_only(env: MutableMapping[str, str] | None = None) -> MutableMappin
     """
     env = os.environ if env is None else env
     env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    env.setdefault('ROS_DOMAIN_ID', str(os.getpid() % 90 + 10))
+    # 1..101 are the ids whose DDS ports are safe on Linux; random, so concurrent runs rarely meet
+    env.setdefault('ROS_DOMAIN_ID', str(random.SystemRandom().randint(1, 101)))
     return env
