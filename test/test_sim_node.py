@@ -5,6 +5,7 @@ import os
 import statistics
 import threading
 import time
+import uuid
 
 import numpy as np
 import pytest
@@ -51,6 +52,7 @@ class Probe:
                 ('gripper', GripperState, '/gripper/state', latched)):
             self.node.create_subscription(typ, topic, self._keep(key), qos)
         self.cmd = self.node.create_publisher(Twist, '/cmd_vel', 10)
+        self.clock_fn = None
         self.gripper_cli = self.node.create_client(SetBool, '/gripper/set')
         self.obstacle_cli = self.node.create_client(SetObstacle, '/sim/set_obstacle')
 
@@ -72,11 +74,21 @@ class Probe:
                 v.clear()
 
     def sim_time(self):
+        # The in-process simulator's own clock: under load the probe's topic queues lag, and
+        # a stale /clock would shorten the commanded durations.
+        if self.clock_fn is not None:
+            return self.clock_fn()
         msg = self.last('clock')
         return secs(msg.clock) if msg else 0.0
 
     def truth(self):
-        return wait_for(lambda: self.last('truth'), 10, '/sim/ground_truth')
+        """The first /sim/ground_truth message stamped at or after the current sim time."""
+        now = self.sim_time()
+
+        def fresh():
+            msg = self.last('truth')
+            return msg if msg is not None and secs(msg.header.stamp) >= now - 1e-6 else None
+        return wait_for(fresh, 20, 'fresh /sim/ground_truth')
 
     def wait_sim(self, duration, timeout=30):
         """Block until ``duration`` s of sim time passed (bounded in wall time)."""
@@ -108,16 +120,16 @@ def _vec(x=0.0, y=0.0, z=0.0):
 _NAMES = ('/odom', '/scan', '/camera/image_raw', '/camera/depth/image_raw',
           '/camera/camera_info', '/joint_states', '/clock', '/sim/ground_truth', '/gripper/state',
           '/cmd_vel', '/gripper/set', '/sim/set_obstacle')
-_runs = iter(range(1000))
 
 
 def isolated_runner():
     """A NodeRunner whose nodes remap the robot's names under a unique prefix.
 
     Other test runs on this machine may share our ROS_DOMAIN_ID (pid-based) and run their own
-    simulators; the prefix keeps their /odom or /sim/ground_truth out of these tests.
+    simulators (even this file); the prefix keeps their /odom or /clock out of these tests.
     """
-    prefix = f'/simtest_{os.getpid()}_{next(_runs)}'
+    # Random, not pid-based: test runs in other containers on this loopback may share our pid.
+    prefix = f'/simtest_{uuid.uuid4().hex[:12]}'
     args = ['test_sim_node', '--ros-args']
     for name in _NAMES:
         args += ['-r', f'{name}:={prefix}{name}']
@@ -128,6 +140,7 @@ def start(runner, **params):
     overrides = [Parameter(k, value=v) for k, v in params.items()]
     sim = runner.add(SimNode(context=runner.context, parameter_overrides=overrides))
     probe = Probe(runner)
+    probe.clock_fn = lambda: sim.locked(lambda s: s.time)
     wait_for(lambda: probe.last('odom') and probe.last('scan') and probe.last('truth'), 20,
              'first sensor messages')
     return sim, probe
@@ -157,7 +170,8 @@ class TestDefaultScenario:
                       for m in msgs[key][-20:]]
             # Mean period: deadlines fall on whole physics steps (4 ms), so a 100 Hz clock
             # alternates 8 and 12 ms periods, like any fixed-step simulator.
-            assert statistics.fmean(np.diff(stamps)) == pytest.approx(1.0 / rate, rel=0.05), key
+            assert statistics.fmean(np.diff(stamps)) == pytest.approx(1.0 / rate, rel=0.05), (
+                key, stamps)
 
         scan = msgs['scan'][-1]
         assert scan.header.frame_id == 'laser_link'
@@ -190,12 +204,16 @@ class TestDefaultScenario:
             probe.wait_sim(0.5)
             after = probe.truth().robot
             moved = math.hypot(after.x - before.x, after.y - before.y)
-            assert moved == pytest.approx(0.6, rel=0.05)
+            with probe.lock:
+                profile = [(round(secs(m.header.stamp), 2), round(m.twist.twist.linear.x, 2))
+                           for m in probe.msgs['odom'][::10]]
+            assert moved == pytest.approx(0.6, rel=0.05), str(profile)
 
             # No command for 0.5 s stops the robot: it keeps the last command until then.
             probe.drive(0.3, 0.0, 0.5)
             last_sent = probe.sim_time()
-            wait_for(lambda: probe.sim_time() > last_sent + 1.0, 20, 'the timeout to pass')
+            wait_for(lambda: secs(probe.last('odom').header.stamp) > last_sent + 1.0, 20,
+                     'odometry from after the timeout')
             with probe.lock:
                 odoms = [(secs(m.header.stamp), m.twist.twist.linear.x)
                          for m in probe.msgs['odom']]
@@ -299,20 +317,21 @@ def test_gripper_and_shelf_collision_over_ros(tmp_path):
 
 
 def test_main_runs_as_a_process_and_exits_cleanly_on_sigint():
-    import os
     import signal
     import subprocess
     import sys
 
+    name = f'sim_main_{uuid.uuid4().hex[:8]}'
+    remaps = [arg for topic in _NAMES for arg in ('-r', f'{topic}:=/{name}{topic}')]
     proc = subprocess.Popen(
         [sys.executable, '-m', 'codeact_robot.nodes.sim_node', '--no-camera', '--rtf', '4',
-         '--scenario', 'blocked_aisle_2', '--ros-args', '-r', '__node:=sim_main_test'],
+         '--scenario', 'blocked_aisle_2', '--ros-args', '-r', f'__node:={name}', *remaps],
         env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         with NodeRunner() as runner:
             node = runner.add(Node('main_probe', context=runner.context))
-            wait_for(lambda: 'sim_main_test' in node.get_node_names() or proc.poll() is not None,
-                     30, 'sim_main_test node')
+            wait_for(lambda: name in node.get_node_names() or proc.poll() is not None,
+                     30, f'{name} node')
         assert proc.poll() is None, proc.stdout.read()
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=15)
