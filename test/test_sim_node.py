@@ -163,16 +163,19 @@ class TestDefaultScenario:
         probe.wait_sim(1.0)
         with probe.lock:
             msgs = {k: list(v) for k, v in probe.msgs.items()}
-        # Periods from the sim-time stamps (the rates are in sim time, like Gazebo's).
+        # Periods from the sim-time stamps (the rates are in sim time, like Gazebo's), over the
+        # last simulated second. Deadlines fall on whole physics steps (4 ms), so a 100 Hz clock
+        # alternates 8 and 12 ms; a loaded machine may drop a few messages on the way.
+        step = 1.0 / 250.0
         for key, rate in (('odom', 50.0), ('scan', 10.0), ('image', 10.0), ('joints', 50.0),
                           ('clock', 100.0)):
-            stamps = [secs(m.clock) if key == 'clock' else secs(m.header.stamp)
-                      for m in msgs[key][-20:]]
-            # Mean period: deadlines fall on whole physics steps (4 ms), so a 100 Hz clock
-            # alternates 8 and 12 ms periods, like any fixed-step simulator.
-            assert statistics.fmean(np.diff(stamps)) == pytest.approx(1.0 / rate, rel=0.05), (
-                key, stamps)
-
+            stamps = sorted({secs(m.clock) if key == 'clock' else secs(m.header.stamp)
+                             for m in msgs[key]})
+            window = [t for t in stamps if t > stamps[-1] - 1.0 - 1e-6]
+            diffs = np.diff(window)
+            assert diffs.min() >= 1.0 / rate - step - 1e-6, (key, window)  # never faster
+            assert abs(statistics.median(diffs) - 1.0 / rate) <= step + 1e-6, (key, window)
+            assert len(window) >= 0.8 * rate, (key, window)  # at most 20 % lost in transit
         scan = msgs['scan'][-1]
         assert scan.header.frame_id == 'laser_link'
         assert len(scan.ranges) >= 180 and scan.angle_max - scan.angle_min >= math.pi

@@ -131,7 +131,8 @@ class SimNode(Node):
         self._events_seen = 0
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        # Deep enough that a briefly slow subscriber does not lose the 50-100 Hz streams.
+        reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
         images = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -144,7 +145,7 @@ class SimNode(Node):
         self._pub_info = self.create_publisher(CameraInfo, '/camera/camera_info', reliable)
         self._pub_gripper = self.create_publisher(GripperState, '/gripper/state', latched)
         self._pub_truth = self.create_publisher(GroundTruth, '/sim/ground_truth', reliable)
-        self.create_subscription(Twist, '/cmd_vel', self._on_cmd_vel, reliable)
+        self.create_subscription(Twist, '/cmd_vel', self._on_cmd_vel, 10)
         self.create_service(SetBool, '/gripper/set', self._on_gripper_set)
         self.create_service(SetObstacle, '/sim/set_obstacle', self._on_set_obstacle)
 
@@ -434,8 +435,11 @@ def _image(data: bytes, width: int, height: int, encoding: str, step: int,
 
 
 def _overrides(argv: list[str]) -> tuple[list[Parameter], list[str]]:
-    parser = argparse.ArgumentParser(prog='codeact-robot sim', allow_abbrev=False,
-                                     description='Run the embedded warehouse simulator.')
+    parser = argparse.ArgumentParser(
+        prog='codeact-robot sim', allow_abbrev=False,
+        description='Run the embedded warehouse simulator.',
+        epilog='All parameters (config/sim.yaml): --ros-args -p name:=value or '
+               '--ros-args --params-file config/sim.yaml')
     parser.add_argument('--world', help='world name or path')
     parser.add_argument('--scenario', help='scenario name or path (e.g. blocked_aisle_2)')
     parser.add_argument('--seed', type=int, help='random seed (default: the scenario\'s)')
@@ -443,6 +447,8 @@ def _overrides(argv: list[str]) -> tuple[list[Parameter], list[str]]:
                         help='real-time factor, 0 = as fast as possible')
     parser.add_argument('--no-camera', action='store_true', help='do not publish camera topics')
     parser.add_argument('--viewer', action='store_true', help='open a viewer window')
+    if argv[:1] == ['--']:  # `codeact-robot sim -- --scenario x` passes the separator on
+        argv = argv[1:]
     args, rest = parser.parse_known_args(argv)
     overrides = [Parameter(name, value=getattr(args, name))
                  for name in ('world', 'scenario', 'seed', 'real_time_factor')
