@@ -212,7 +212,9 @@ class EvalRunner:
             check_isolated(monitor)  # a result spoiled by another graph is not kept
         finally:
             stack.close()
-        if result.error is not None:
+        # A replay script that runs out without done()/fail() is the script's failure (like a
+        # turn limit), not a backend failure.
+        if result.error is not None and result.error != 'ReplayExhaustedError':
             # The backend failed (unreachable, or too slow for the generation timeout on a
             # busy CPU): no verdict on the model; error.json makes --resume retry it.
             raise BackendFailedError(f'{result.error}: {result.failure_reason} '
