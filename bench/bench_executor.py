@@ -255,7 +255,7 @@ def _markdown(data: dict[str, object]) -> str:
         srow = smol.get(name, {})
         sval = (f'{srow["smolagents_s"] * 1e3:.1f}' if srow.get('smolagents_s') == srow.get(
             'smolagents_s') and srow.get('smolagents_s') is not None else
-            (srow.get('error') or 'n/a'))
+            ' '.join((srow.get('error') or 'n/a').split())[:120])
         lines.append(f'| {name} | {row["plain_exec_s"] * 1e3:.1f} | '
                      f'{row["executor_s"] * 1e3:.1f} | {row["ratio"]:.2f} | {sval} |')
     lines += ['', f'Target ratio <= 1.3: max {data["targets"]["overhead_ratio_max"]:.2f} '
