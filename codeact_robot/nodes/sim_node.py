@@ -149,6 +149,16 @@ class SimNode(Node):
         self.create_service(SetBool, '/gripper/set', self._on_gripper_set)
         self.create_service(SetObstacle, '/sim/set_obstacle', self._on_set_obstacle)
 
+        self._clock_msg = Clock()
+        self._odom_msg = Odometry()
+        self._odom_msg.header.frame_id = ODOM_FRAME
+        self._odom_msg.child_frame_id = BASE_FRAME
+        # Wheel odometry drifts slowly in x, y, yaw; z, roll and pitch are not observed.
+        self._odom_msg.pose.covariance = _diag6(1e-4, 1e-4, 1e6, 1e6, 1e6, 1e-3)
+        self._odom_msg.twist.covariance = _diag6(1e-4, 1e-4, 1e6, 1e6, 1e6, 1e-3)
+        self._joints_msg = JointState()
+        self._joints_msg.name = list(WHEEL_JOINTS)
+
         self._thread = threading.Thread(target=self._run, name='sim-physics', daemon=True)
         self._thread.start()
         scenario = self._sim.scenario.name if self._sim.scenario else '-'
@@ -260,7 +270,8 @@ class SimNode(Node):
     def _publish_due(self, schedules: dict[str, _Schedule]) -> None:
         sim, t = self._sim, self._sim.time
         if schedules['clock'].due(t):
-            self._pub_clock.publish(Clock(clock=stamp(t)))
+            _set_stamp(self._clock_msg.clock, t)
+            self._pub_clock.publish(self._clock_msg)
         if schedules['odom'].due(t):
             self._publish_odom(t)
         if schedules['scan'].due(t):
@@ -278,23 +289,17 @@ class SimNode(Node):
             self._events_seen = len(sim.events)
 
     def _publish_odom(self, t: float) -> None:
+        # Messages are built once and updated in place: these are the 50 Hz hot path.
         odom = self._sim.odometry()
-        msg = Odometry()
-        msg.header.stamp = stamp(t)
-        msg.header.frame_id = ODOM_FRAME
-        msg.child_frame_id = BASE_FRAME
+        msg, joints = self._odom_msg, self._joints_msg
+        _set_stamp(msg.header.stamp, t)
         msg.pose.pose.position.x, msg.pose.pose.position.y = odom.x, odom.y
         msg.pose.pose.orientation.z = math.sin(odom.theta / 2)
         msg.pose.pose.orientation.w = math.cos(odom.theta / 2)
         msg.twist.twist.linear.x, msg.twist.twist.angular.z = odom.v, odom.w
-        # Wheel odometry drifts slowly in x, y, yaw; z, roll and pitch are not observed.
-        msg.pose.covariance = _diag6(1e-4, 1e-4, 1e6, 1e6, 1e6, 1e-3)
-        msg.twist.covariance = _diag6(1e-4, 1e-4, 1e6, 1e6, 1e6, 1e-3)
         self._pub_odom.publish(msg)
         (pos_l, pos_r), (vel_l, vel_r) = self._sim.wheel_state()
-        joints = JointState()
-        joints.header.stamp = msg.header.stamp
-        joints.name = list(WHEEL_JOINTS)
+        _set_stamp(joints.header.stamp, t)
         joints.position = [pos_l, pos_r]
         joints.velocity = [vel_l, vel_r]
         self._pub_joints.publish(joints)
@@ -407,6 +412,11 @@ class SimNode(Node):
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=5.0)
         super().destroy_node()
+
+
+def _set_stamp(msg: Time, t: float) -> None:
+    sec = math.floor(t)
+    msg.sec, msg.nanosec = int(sec), min(999_999_999, round((t - sec) * 1e9))
 
 
 def _diag6(*values: float) -> list[float]:
