@@ -18,6 +18,7 @@ import json
 import math
 import os
 import platform
+import sys
 import threading
 import time
 from pathlib import Path
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--seconds', type=float, default=15.0, help='wall seconds per case')
     parser.add_argument('--skip-node', action='store_true', help='only the ROS-free core')
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     localhost_only()
     rows = []
@@ -162,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         notes = (f'{r["ms_per_frame"]:.1f} ms/frame (RGB+depth, one render)'
                  if r.get('ms_per_frame') else
-                 f'{r.get("images_received", 0)} images received' if r['layer'] == 'node'
-                 and 'camera' in r['case'] else '')
+                 f'{r.get("images_received", 0)} images received'
+                 if r['layer'] == 'node' and 'camera' in r['case'] else '')
         lines.append(f'| {r["layer"]} | {r["case"]} | {r["rtf"]:.2f}x | >= {r["target_rtf"]:g}x '
                      f'| {"yes" if r["meets_target"] else "NO"} | {r["sim_seconds"]:.1f} '
                      f'| {r["wall_seconds"]:.1f} | {notes} |')

@@ -150,6 +150,7 @@ class SimNode(Node):
         self.create_service(SetObstacle, '/sim/set_obstacle', self._on_set_obstacle)
 
         self._clock_msg = Clock()
+        self._gripper_sent: tuple[bool, bool] | None = None
         self._odom_msg = Odometry()
         self._odom_msg.header.frame_id = ODOM_FRAME
         self._odom_msg.child_frame_id = BASE_FRAME
@@ -280,8 +281,9 @@ class SimNode(Node):
             self._publish_camera(t)
         if schedules['truth'].due(t):
             self._publish_truth()
-        if schedules['gripper'].due(t):
-            g = sim.gripper()
+        g = sim.gripper()
+        # On change at once (a grasp waits for 'holding'), else as a 2 Hz heartbeat.
+        if schedules['gripper'].due(t) or (g.suction_on, g.holding) != self._gripper_sent:
             self._publish_gripper(g.suction_on, g.holding, t)
         if len(sim.events) > self._events_seen:
             for event in sim.events[self._events_seen:]:
@@ -371,6 +373,7 @@ class SimNode(Node):
         self._pub_truth.publish(msg)
 
     def _publish_gripper(self, suction_on: bool, holding: bool, t: float) -> None:
+        self._gripper_sent = (suction_on, holding)
         msg = GripperState()
         msg.header.stamp = stamp(t)
         msg.header.frame_id = BASE_FRAME

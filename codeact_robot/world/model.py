@@ -206,9 +206,12 @@ class RobotSpec:
         return math.hypot(self.footprint[0] / 2, self.footprint[1] / 2)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class World:
-    """The warehouse: geometry, named places, boxes and the robot, from one YAML file."""
+    """The warehouse: geometry, named places, boxes and the robot, from one YAML file.
+
+    Compared and hashed by identity (it holds dicts), so it can key caches.
+    """
 
     name: str
     description: str
