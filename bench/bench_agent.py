@@ -41,9 +41,19 @@ OBSERVATIONS = [
 MAX_TOKENS = 64
 
 
+SHORT = {'functions': ('get_pose', 'go_to', 'say'),
+         'places': ('start', 'charging dock', 'packing station')}
+OPTIONS = {'short': False, 'cold': True}
+
+
 def system_prompt() -> str:
-    """The agent's real system prompt for the warehouse world."""
+    """The agent's real system prompt for the warehouse world (or its --short variant)."""
     world = load_world()
+    if OPTIONS['short']:
+        return build_system_prompt({n: world.places[n] for n in SHORT['places']},
+                                   limits=limit_lines(None),
+                                   aisles=[a.name for a in world.aisles], n_examples=0,
+                                   functions=SHORT['functions'])
     return build_system_prompt(world.places, limits=limit_lines(None),
                                aisles=[a.name for a in world.aisles],
                                inventory={b.name: b.location for b in world.boxes})
@@ -55,7 +65,7 @@ def turns(backend: LlmBackend) -> list[dict[str, Any]]:
                 {'role': 'user', 'content': TASK}]
     rows = []
     for i in range(3):
-        c = backend.complete(messages, stop=STOP_SEQUENCES, max_tokens=MAX_TOKENS, timeout=900)
+        c = backend.complete(messages, stop=STOP_SEQUENCES, max_tokens=MAX_TOKENS, timeout=3600)
         rows.append({'turn': i + 1, **_numbers(c)})
         messages.append({'role': 'assistant', 'content': c.text})
         if i < len(OBSERVATIONS):
@@ -91,14 +101,17 @@ def bench_llama_cpp() -> dict[str, Any]:
         backend.clear_cache()
         rows = turns(backend)
         messages = rows[-1].pop('messages')
-        backend.clear_cache()
-        cold = backend.complete(messages[:-1], stop=STOP_SEQUENCES, max_tokens=MAX_TOKENS,
-                                timeout=900)
+        out = {'model': backend.model, 'n_threads': 2, 'context_size': 4096,
+               'prompt': 'short' if OPTIONS['short'] else 'full',
+               'load_s': round(load_s, 2), 'turns': rows}
+        if OPTIONS['cold']:
+            backend.clear_cache()
+            cold = backend.complete(messages[:-1], stop=STOP_SEQUENCES, max_tokens=MAX_TOKENS,
+                                    timeout=3600)
+            out['turn3_without_kv_reuse'] = _numbers(cold)
     finally:
         backend.close()
-    return {'model': backend.model, 'n_threads': 2, 'context_size': 4096,
-            'load_s': round(load_s, 2), 'turns': rows,
-            'turn3_without_kv_reuse': _numbers(cold)}
+    return out
 
 
 def bench_ollama() -> dict[str, Any]:
@@ -164,7 +177,8 @@ def markdown(data: dict[str, Any]) -> str:
                          f'{r["prompt_eval_tokens"]} | {r["first_token_s"]} | '
                          f'{r["tokens_per_s"]} | {r["total_s"]} |')
         if 'load_s' in section:
-            lines.append(f'\nmodel load {section["load_s"]} s, {section["n_threads"]} threads')
+            lines.append(f'\nmodel load {section["load_s"]} s, {section["n_threads"]} threads, '
+                         f'{section["prompt"]} system prompt')
         lines.append('')
     lo = data['loop_overhead']
     lines += ['## loop overhead (no model)', '']
@@ -186,7 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m bench.bench_agent')
     parser.add_argument('sections', nargs='*', choices=SECTIONS, default=list(SECTIONS),
                         help='sections to run; the others are reported as not run')
+    parser.add_argument('--short', action='store_true',
+                        help='short prompt (3 functions, 3 places, no examples) for slow or '
+                             'loaded machines')
+    parser.add_argument('--no-cold', action='store_true',
+                        help='skip the no-KV-reuse comparison (one more full prompt)')
     args = parser.parse_args(argv)
+    OPTIONS.update(short=args.short, cold=not args.no_cold)
     data: dict[str, Any] = {
         'time': datetime.now(timezone.utc).isoformat(timespec='seconds'),
         'machine': f'{platform.machine()}, {os.cpu_count()} cores, Python '
