@@ -164,7 +164,9 @@ def test_cancel_while_executing_stops_code_and_robot(tmp_path):
     assert not result.success and result.failure_reason == 'cancelled'
     assert 'episode cancelled' in robot.stops
     assert robot.called('wait') and not robot.called('go_to')  # refused after the cancel
-    assert read_transcript(result.transcript_path)[-1]['failure_reason'] == 'cancelled'
+    records = read_transcript(result.transcript_path)
+    assert records[-1]['failure_reason'] == 'cancelled'
+    assert records[-2]['event'] == 'turn' and 'wait(30)' in records[-2]['code']
 
 
 def test_cancel_while_generating(tmp_path):
@@ -240,3 +242,12 @@ def test_function_subset_limits_prompt_and_sandbox(tmp_path):
     assert "'grasp' is not defined" in agent.llm.calls[1][-1]['content']
     with pytest.raises(ValueError, match='teleport'):
         AgentConfig(functions=('teleport',))
+
+
+def test_executor_failure_ends_the_episode_with_the_error(tmp_path):
+    robot = WarehouseRobotDouble(WORLD)
+    agent = make_agent(tmp_path, ['```python\nprint(1)\n```'], robot)
+    agent.close()  # a closed sandbox cannot run code: an infrastructure error
+    result = agent.run('print one')
+    assert not result.success and result.error == 'ExecutorError'
+    assert 'executor error' in result.failure_reason and robot.stops

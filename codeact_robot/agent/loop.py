@@ -21,6 +21,7 @@ from codeact_robot.agent.transcript import Transcript
 from codeact_robot.api.errors import RobotApiError
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.api.types import Place, Pose
+from codeact_robot.executor import ExecutorError
 from codeact_robot.llm.base import (
     Completion,
     GenerationCancelledError,
@@ -277,7 +278,8 @@ class CodeActAgent:
         """Run one episode for a plain-language task and return how it ended.
 
         Model mistakes (errors, no code, blocked motions) go back to the model as observations;
-        LLM and executor infrastructure errors end the episode with ``error`` set.
+        LLM and executor infrastructure errors stop the robot and end the episode with
+        ``error`` set; anything else stops the robot and propagates.
         """
         if not self._busy.acquire(blocking=False):
             raise RuntimeError('an episode is already running on this agent')
@@ -302,11 +304,11 @@ class CodeActAgent:
             {'role': 'system', 'content': self.system_prompt},
             {'role': 'user', 'content': self._templates.task.format(task=task).strip()},
         ]
-        self.llm.reset()
-        self._executor.reset()
         turn = 0
         result: EpisodeResult | None = None
         try:
+            self.llm.reset()
+            self._executor.reset()
             while result is None:
                 if turn >= cfg.max_turns:
                     result = self._finish(False, '', turn, f'turn limit ({cfg.max_turns}) '
@@ -324,6 +326,10 @@ class CodeActAgent:
         except LlmError as e:
             self._stop_robot(f'agent error: {e}')
             result = self._finish(False, '', turn, f'LLM error: {e}', transcript,
+                                  error=type(e).__name__)
+        except ExecutorError as e:
+            self._stop_robot(f'executor error: {e}')
+            result = self._finish(False, '', turn, f'executor error: {e}', transcript,
                                   error=type(e).__name__)
         except BaseException as e:
             # Crash or interrupt: the robot must not keep moving; the error still propagates.
@@ -378,7 +384,6 @@ class CodeActAgent:
             extracted.code, timeout=min(cfg.turn_timeout, max(1.0, remaining -
                                                               completion.seconds)))
         exec_seconds = time.monotonic() - exec_start
-        self._check_cancel()
         pose = self._pose()
         observation = self._templates.observation.format(
             result=clip_middle(exec_result.to_observation(), cfg.observation_chars),
@@ -387,6 +392,7 @@ class CodeActAgent:
                          execution=exec_result.to_dict(), execution_seconds=exec_seconds)
         self._emit(AgentEvent(turn, 'observed', code=extracted.code, observation=observation,
                               pose=pose))
+        self._check_cancel()
         with self._outcome_lock:
             outcome = self._outcome
         if outcome is not None:
