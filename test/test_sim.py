@@ -248,3 +248,16 @@ def test_invalid_arguments():
     sim.set_cmd_vel(10.0, 0.0)  # clamped to the robot's limit
     sim.step_for(1.0)
     assert sim.odometry().v <= sim.world.robot.max_linear_speed + 0.02
+
+
+def test_wheel_odometry_integrates_arcs():
+    from codeact_robot.sim.odometry import WheelOdometry
+
+    odom = WheelOdometry(wheel_radius=0.1, wheel_separation=0.5)
+    left, right = odom.wheel_rates(0.5, 1.0)  # a circle of radius 0.5 m
+    assert odom.twist(left, right) == pytest.approx((0.5, 1.0))
+    for i in range(1001):  # pi seconds in 1000 increments: half a circle
+        t = math.pi * i / 1000
+        odom.update(left * t, right * t)
+    assert (odom.x, odom.y) == pytest.approx((0.0, 1.0), abs=1e-4)
+    assert abs(abs(odom.theta) - math.pi) < 1e-6

@@ -19,6 +19,7 @@ class WheelOdometry:
 
     def update(self, left_angle: float, right_angle: float) -> None:
         """Advance with the wheels' current joint angles (radians, cumulative)."""
+        left_angle, right_angle = float(left_angle), float(right_angle)
         if self._last is None:
             self._last = (left_angle, right_angle)
             return
