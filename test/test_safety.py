@@ -73,7 +73,8 @@ def test_velocity_limiter_clamps_speed_and_acceleration():
     for _ in range(80):
         v, w, _ = lim.limit(5.0, -5.0, 0.05)
         assert v <= 0.5
-    assert v == pytest.approx(0.5) and w == pytest.approx(-1.0)
+    # Commands stop 5 % below the limit (actuator overshoot margin); turn rate at its limit.
+    assert v == pytest.approx(0.475) and w == pytest.approx(-1.0)
     assert lim.limit(math.nan, 0.0, 0.05)[:2] == (0.0, 0.0)
 
 

@@ -23,6 +23,8 @@ class FollowerConfig:
     min_turn_rate: float = 0.12
     # Heading change per control step below which the base counts as no longer turning (rad).
     settle_rate: float = 0.002
+    # Measured turn rate below which the base counts as stopped (rad/s).
+    settle_turn_rate: float = 0.03
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,8 @@ class PathFollower:
             rest += math.dist(self.path[i], self.path[i + 1])
         return rest
 
-    def step(self, pose: Pose2) -> FollowCommand:
-        """Return the command for the current map pose."""
+    def step(self, pose: Pose2, velocity: tuple[float, float] | None = None) -> FollowCommand:
+        """Return the command for the current map pose and measured (v, w), if known."""
         cfg = self.config
         x, y, th = pose
         dist_goal = math.dist((x, y), self.goal)
@@ -100,7 +102,10 @@ class PathFollower:
             if abs(err) <= cfg.yaw_tolerance:
                 # Done only once the base has stopped turning: a late stop overshoots, and the
                 # overshoot is corrected before reporting arrival.
-                settled = last is not None and abs(wrap_angle(th - last)) < cfg.settle_rate
+                if velocity is not None:
+                    settled = abs(velocity[0]) < 0.02 and abs(velocity[1]) < cfg.settle_turn_rate
+                else:
+                    settled = last is not None and abs(wrap_angle(th - last)) < cfg.settle_rate
                 return FollowCommand(0.0, 0.0, settled, 0.0, 'arrived' if settled else 'settling')
             return FollowCommand(0.0, self._turn_rate(err), False, 0.0, 'aligning')
         self._progress(pose)

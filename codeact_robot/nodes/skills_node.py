@@ -77,7 +77,7 @@ _DRIVE_STATUS = {motion.ARRIVED: Drive.Result.DONE, motion.BLOCKED: Drive.Result
                  motion.NO_PATH: Drive.Result.INVALID}
 
 # Clearance kept beyond a goal's stopping point during the final approach (m).
-FINAL_MARGIN = 0.12
+FINAL_MARGIN = 0.05
 
 # Message prefixes the API facade maps to exception types (see api/ros_robot_api.py).
 REFUSED = 'refused: '
@@ -155,6 +155,7 @@ class SkillsNode(Node):
         # Sensor state (node-clock seconds for stamps).
         self._odom_pose: Pose2 | None = None
         self._odom_stamp: float | None = None
+        self._odom_twist: tuple[float, float] | None = None
         self._scan_stamp: float | None = None
         self._scan_base = np.zeros((0, 2))
         self._scan_map = np.zeros((0, 2))
@@ -358,6 +359,7 @@ class SkillsNode(Node):
         q = msg.pose.pose.orientation
         self._odom_pose = (msg.pose.pose.position.x, msg.pose.pose.position.y,
                            yaw_from_quaternion(q.x, q.y, q.z, q.w))
+        self._odom_twist = (msg.twist.twist.linear.x, msg.twist.twist.angular.z)
         self._odom_stamp = self._now()
         self._odom_history.append((_stamp_seconds(msg.header.stamp), self._odom_pose))
         pose = self.map_pose()
@@ -374,13 +376,18 @@ class SkillsNode(Node):
         foot = self._body()
         pts = pts[~foot.inside(pts, 0.03)]
         now = self._now()
-        odom = self._odom_at(_stamp_seconds(msg.header.stamp))
+        found = self._odom_at(_stamp_seconds(msg.header.stamp))
+        odom, exact = found if found is not None else (None, False)
         # Transform with the pose at the scan's own time: with the latest pose instead, a turning
         # robot would smear walls into phantom obstacles across the aisles.
         scan_map = np.zeros((0, 2))
         if odom is not None:
             if self._localizer is not None:
-                self._localizer.update(odom, pts)
+                # Match only sweeps whose pose is known exactly and taken while not turning
+                # fast: a small timing error times a high turn rate is a large heading error.
+                w = abs(self._odom_twist[1]) if self._odom_twist else 0.0
+                if exact and w < 0.3:
+                    self._localizer.update(odom, pts)
                 scan_pose = self._localizer.map_pose(odom)
             else:
                 scan_pose = compose(self._initial, odom)
@@ -394,20 +401,28 @@ class SkillsNode(Node):
                 far = np.linalg.norm(pts, axis=1) > self._overlay_range
                 self._overlay.append((now, scan_map[~far]))
 
-    def _odom_at(self, t: float) -> Pose2 | None:
-        """Return the odom pose at stamp ``t``, interpolated in the recent odom history."""
+    def _odom_at(self, t: float) -> tuple[Pose2, bool] | None:
+        """Return (odom pose at stamp ``t``, exact) from the recent odom history.
+
+        Interpolates between odometry messages; a stamp newer than the last one is
+        extrapolated with the measured twist and reported as not exact.
+        """
         history = list(self._odom_history)
         if not history:
             return None
         if t <= history[0][0]:
-            return history[0][1]
+            return history[0][1], t >= history[0][0] - 1e-3
         for (t0, p0), (t1, p1) in zip(history, history[1:], strict=False):
             if t0 <= t <= t1:
                 f = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
                 dth = wrap_angle(p1[2] - p0[2])
                 return (p0[0] + f * (p1[0] - p0[0]), p0[1] + f * (p1[1] - p0[1]),
-                        wrap_angle(p0[2] + f * dth))
-        return history[-1][1]
+                        wrap_angle(p0[2] + f * dth)), True
+        t1, (x, y, th) = history[-1]
+        v, w = self._odom_twist or (0.0, 0.0)
+        dt = min(t - t1, 0.2)
+        return (x + v * dt * math.cos(th), y + v * dt * math.sin(th),
+                wrap_angle(th + w * dt)), dt <= 1e-3
 
     def _body(self) -> Footprint:
         return self._footprint.extended(self._box_size + 0.02) if self._holding \
@@ -573,7 +588,7 @@ class SkillsNode(Node):
             if pose is None:
                 step_cmd: tuple[float, float] | None = (0.0, 0.0)
             else:
-                step = active.task.step(now, pose, self._scan_map)
+                step = active.task.step(now, pose, self._scan_map, self._odom_twist)
                 active.distance_remaining = step.distance_remaining
                 active.angle_remaining = step.angle_remaining
                 active.phase = step.phase

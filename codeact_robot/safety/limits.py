@@ -29,6 +29,9 @@ LIMIT_SPECS: dict[str, LimitSpec] = {
     'max_move_distance': LimitSpec(0.1, 10.0, 'Largest distance of one move() (m).'),
     'max_turn_angle': LimitSpec(0.1, 4.0 * math.pi, 'Largest angle of one turn() (rad).'),
     'max_wait': LimitSpec(0.0, 600.0, 'Longest wait() (s).'),
+    'overshoot_margin': LimitSpec(
+        0.0, 0.3, 'Fraction below max_linear_speed where commands are capped: wheel controllers '
+                  'overshoot a speed step by a few percent, and the limit holds for true speed.'),
 }
 
 
@@ -46,6 +49,7 @@ class SafetyLimits:
     max_move_distance: float = 2.0
     max_turn_angle: float = 2.0 * math.pi
     max_wait: float = 30.0
+    overshoot_margin: float = 0.05
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -93,15 +97,16 @@ class VelocityLimiter:
         if not (math.isfinite(linear) and math.isfinite(angular)):
             self.reset()
             return 0.0, 0.0, True
-        v = max(-lim.max_linear_speed, min(lim.max_linear_speed, linear))
+        cap = lim.max_linear_speed * (1.0 - lim.overshoot_margin)
+        v = max(-cap, min(cap, linear))
         w = max(-lim.max_angular_speed, min(lim.max_angular_speed, angular))
-        clamped = (v, w) != (linear, angular)
+        clamped = abs(linear) > lim.max_linear_speed or (w != angular)
         dt = max(0.0, min(dt, 0.5))
         dv = lim.max_linear_accel * dt
         dw = lim.max_angular_accel * dt
         # Speed up gently in the last fifth below the cap: a base's wheel controllers overshoot
         # a sharp ramp, and the true speed must stay at the limit.
-        headroom = (lim.max_linear_speed - abs(self.linear)) / (0.2 * lim.max_linear_speed)
+        headroom = (cap - abs(self.linear)) / (0.2 * cap)
         up = dv * max(0.25, min(1.0, headroom))
         if v >= self.linear:
             rising = self.linear >= 0.0

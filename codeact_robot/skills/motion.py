@@ -69,9 +69,10 @@ class FollowPathTask:
         self.near_goal = near_goal
         self.goal = tuple(waypoints[-1])
 
-    def step(self, now: float, pose: Pose2, scan_map: np.ndarray) -> StepResult:
-        """Return the command or outcome for this cycle."""
-        cmd = self.follower.step(pose)
+    def step(self, now: float, pose: Pose2, scan_map: np.ndarray,
+             velocity: tuple[float, float] | None = None) -> StepResult:
+        """Return the command or outcome for this cycle (velocity: measured (v, w))."""
+        cmd = self.follower.step(pose, velocity)
         remaining = cmd.distance_remaining
         if cmd.done:
             return StepResult(None, MotionOutcome(ARRIVED, f'arrived at {_fmt(pose[:2])}'),
@@ -154,14 +155,19 @@ class DriveTask:
         self._straight_done = abs(distance) <= linear_tolerance
         self._last_pose: Pose2 | None = None
         self._prev_pose: Pose2 | None = None
+        self._velocity: tuple[float, float] | None = None
 
     def _stopped(self, pose: Pose2) -> bool:
+        if self._velocity is not None:
+            return abs(self._velocity[0]) < 0.02 and abs(self._velocity[1]) < 0.03
         prev = self._prev_pose
         return prev is not None and abs(wrap_angle(pose[2] - prev[2])) < 0.002 \
             and math.dist(pose[:2], prev[:2]) < 0.002
 
-    def step(self, now: float, pose: Pose2, scan_map: np.ndarray | None = None) -> StepResult:
-        """Return the command or outcome for this cycle."""
+    def step(self, now: float, pose: Pose2, scan_map: np.ndarray | None = None,
+             velocity: tuple[float, float] | None = None) -> StepResult:
+        """Return the command or outcome for this cycle (velocity: measured (v, w))."""
+        self._velocity = velocity
         if self._start is None:
             self._start = pose
             self._last_theta = pose[2]
