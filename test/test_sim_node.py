@@ -35,6 +35,7 @@ class Probe:
     """A plain test node: subscribes to the simulator's outputs and keeps what arrives."""
 
     def __init__(self, runner):
+        self.runner = runner
         self.node = runner.add(Node('sim_probe', context=runner.context))
         self.lock = threading.Lock()
         self.msgs = {k: [] for k in ('odom', 'scan', 'image', 'depth', 'info', 'joints',
@@ -193,6 +194,21 @@ class TestDefaultScenario:
         assert list(info.k) == pytest.approx([fx, 0, cx, 0, fy, cy, 0, 0, 1])
         assert list(msgs['joints'][-1].name) == ['left_wheel_joint', 'right_wheel_joint']
 
+
+    def test_use_sim_time_follows_the_simulator_clock(self, default_sim):
+        sim, probe = default_sim
+        clocked = probe.node.context  # same context: the remapped /clock
+        node = Node('sim_time_user', context=clocked,
+                    parameter_overrides=[Parameter('use_sim_time', value=True)])
+        probe.runner.add(node)
+
+        def ros_now():
+            return node.get_clock().now().nanoseconds * 1e-9
+        wait_for(lambda: ros_now() > 0.0, 10, 'a /clock message')
+        assert abs(ros_now() - probe.sim_time()) < 0.5
+        t0 = ros_now()
+        probe.wait_sim(0.5)
+        assert ros_now() - t0 == pytest.approx(0.5, abs=0.1)
 
     def test_cmd_vel_moves_0_6_m_in_2_s_then_times_out(self, default_sim):
         sim, probe = default_sim
