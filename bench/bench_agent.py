@@ -198,8 +198,9 @@ SECTIONS = ('loop_overhead', 'ollama', 'llama_cpp')
 def main(argv: list[str] | None = None) -> int:
     """Run the sections (default: all) and write the results."""
     parser = argparse.ArgumentParser(prog='python -m bench.bench_agent')
-    parser.add_argument('sections', nargs='*', choices=SECTIONS, default=list(SECTIONS),
-                        help='sections to run; the others are reported as not run')
+    parser.add_argument('sections', nargs='*', metavar='section',
+                        help=f'any of {", ".join(SECTIONS)} (default: all); the others are '
+                             'reported as not run')
     parser.add_argument('--short', action='store_true',
                         help='short prompt (3 functions, 3 places, no examples) for slow or '
                              'loaded machines')
@@ -207,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
                         help='skip the no-KV-reuse comparison (one more full prompt)')
     args = parser.parse_args(argv)
     OPTIONS.update(short=args.short, cold=not args.no_cold)
+    selected = args.sections or SECTIONS
+    unknown = set(selected) - set(SECTIONS)
+    if unknown:
+        parser.error(f'unknown sections {sorted(unknown)}; choose from {", ".join(SECTIONS)}')
     data: dict[str, Any] = {
         'time': datetime.now(timezone.utc).isoformat(timespec='seconds'),
         'machine': f'{platform.machine()}, {os.cpu_count()} cores, Python '
@@ -216,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     runners = {'loop_overhead': bench_loop_overhead, 'ollama': bench_ollama,
                'llama_cpp': bench_llama_cpp}
     for name in SECTIONS:
-        data[name] = runners[name]() if name in args.sections else {
+        data[name] = runners[name]() if name in selected else {
             'skipped': 'not run (not selected on the command line)'}
         print(name, json.dumps(data[name]), flush=True)
     RESULTS.mkdir(exist_ok=True)
