@@ -113,8 +113,11 @@ class FollowPathTask:
         if len(rows) == 0:
             return None
         i = int(rows[0])
-        point = near[int(np.argmin(d[i]))]
-        return (float(point[0]), float(point[1])), max(0.0, float(arc[i]) - self.footprint.front)
+        k = int(np.argmin(d[i]))
+        point = near[k]
+        # Distance along the route to where the obstacle sits, minus the body's front.
+        along = float(arc[int(np.argmin(d[:, k]))])
+        return (float(point[0]), float(point[1])), max(0.0, along - self.footprint.front)
 
     def blocked(self, pose: Pose2, obstacle: Point | None, distance: float) -> MotionOutcome:
         """Return the BLOCKED outcome for an obstacle at ``obstacle`` ``distance`` m ahead."""
