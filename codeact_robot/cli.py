@@ -23,6 +23,15 @@ DEMO_EPISODES = (
 )
 
 
+# Subcommands whose arguments belong to another module's own parser.
+PASSTHROUGH = {
+    'sim': ('codeact_robot.nodes.sim_node', 'start the embedded MuJoCo simulator node'),
+    'agent': ('codeact_robot.nodes.agent_node', 'start the agent node (ExecuteCommand)'),
+    'skills': ('codeact_robot.nodes.skills_node', 'start the skills node (safety layer)'),
+    'exec': ('codeact_robot.executor.cli', 'run a Python file through the watchdog'),
+}
+
+
 def _session_arguments(parser: argparse.ArgumentParser) -> None:
     robot = parser.add_argument_group('robot')
     robot.add_argument('--world', default='warehouse', help='world in sim/worlds (name or path)')
@@ -147,11 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser('demo', help='fetch-and-deliver, then replanning around a blocked aisle')
     _session_arguments(demo)
     demo.set_defaults(func=_cmd_demo, backend=None)
-    for name, module, text in (
-            ('sim', 'codeact_robot.nodes.sim_node', 'start the embedded MuJoCo simulator node'),
-            ('agent', 'codeact_robot.nodes.agent_node', 'start the agent node (ExecuteCommand)'),
-            ('skills', 'codeact_robot.nodes.skills_node', 'start the skills node (safety layer)'),
-            ('exec', 'codeact_robot.executor.cli', 'run a Python file through the watchdog')):
+    for name, (module, text) in PASSTHROUGH.items():
         p = sub.add_parser(name, help=text, add_help=False)
         p.add_argument('rest', nargs=argparse.REMAINDER)
         p.set_defaults(func=_passthrough(module))
@@ -167,7 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `codeact-robot`."""
     from codeact_robot.ros_env import localhost_only
 
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASSTHROUGH:
+        # argparse's REMAINDER does not capture leading options (--scenario x), so hand the
+        # arguments over before parsing.
+        args = argparse.Namespace(subcommand=argv[0], rest=argv[1:],
+                                  func=_passthrough(PASSTHROUGH[argv[0]][0]))
+    else:
+        args = build_parser().parse_args(argv)
     if args.subcommand in ('run', 'chat', 'demo', 'sim', 'exec', 'bench') and not getattr(
             args, 'external', False):
         # The embedded simulator is private to this run: keep DDS on loopback.

@@ -6,7 +6,11 @@ description as the embedded simulator (scripts/generate_gazebo.py), so names and
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import (
+    AppendEnvironmentVariable,
+    DeclareLaunchArgument,
+    IncludeLaunchDescription,
+)
 from launch.conditions import IfCondition, UnlessCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -36,6 +40,9 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         *[DeclareLaunchArgument(name, default_value=default, description=description)
           for name, default, description in ARGUMENTS],
+        # the box marker textures next to the SDF are found through the resource path
+        AppendEnvironmentVariable('GZ_SIM_RESOURCE_PATH',
+                                  PathJoinSubstitution([share, 'sim', 'gazebo'])),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(PathJoinSubstitution(
                 [FindPackageShare('ros_gz_sim'), 'launch', 'gz_sim.launch.py'])),

@@ -14,7 +14,7 @@ from launch_ros.substitutions import FindPackageShare
 ARGUMENTS = [
     ('world', 'warehouse', 'World description in sim/worlds (name or path).'),
     ('scenario', 'default', 'Scenario in sim/scenarios: placements, obstacles, seed.'),
-    ('seed', '0', 'Random seed of the simulator (a scenario seed wins when set).'),
+    ('seed', '-1', 'Random seed of the simulator; -1 = the scenario file\'s seed.'),
     ('real_time_factor', '1.0', 'Simulation speed over wall time; 0 = as fast as possible.'),
     ('viewer', 'false', 'Open a MuJoCo viewer window (needs a display).'),
     ('start_agent', 'true', 'Start the CodeAct agent node.'),

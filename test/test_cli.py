@@ -54,3 +54,12 @@ def test_bench_agent_lists_the_task_suite():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert 'fetch_red' in out.stdout and 'replan_packing' in out.stdout
+
+
+def test_passthrough_subcommands_get_their_options():
+    out = subprocess.run([sys.executable, '-m', 'codeact_robot.cli', 'sim', '--help'],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and '--scenario' in out.stdout, out.stderr
+    out = subprocess.run([sys.executable, '-m', 'codeact_robot.cli', 'exec', '--help'],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and '--timeout' in out.stdout, out.stderr
