@@ -29,6 +29,7 @@ from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
 from codeact_robot.agent import AgentConfig, AgentEvent, CodeActAgent, EpisodeResult
@@ -331,7 +332,10 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     context = Context()
-    rclpy.init(args=[NODE_NAME, *_ros_args(argv)], context=context)
+    # Own context, but Ctrl-C must still shut it down (rclpy installs the handlers only for
+    # the default context unless asked).
+    rclpy.init(args=[NODE_NAME, *_ros_args(argv)], context=context,
+               signal_handler_options=SignalHandlerOptions.ALL)
     node = None
     try:
         node = AgentNode(context=context)
