@@ -6,7 +6,6 @@ end-to-end tests run the same node against the simulator and the skills node.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -146,7 +145,3 @@ def test_parameters_are_declared_validated_and_match_the_config_file(tmp_path):
         good = node.set_parameters([Parameter('max_turns', value=3)])[0]
         assert good.successful and node._ready_agent().config.max_turns == 3
 
-
-def test_threads_left_behind():
-    # The agent node's topic worker is a daemon thread that ends with its episode.
-    assert not [t for t in threading.enumerate() if t.name == 'agent-command']
