@@ -122,7 +122,7 @@ def test_emergency_stop_from_another_thread_ends_motion(stack, obs):
     t = threading.Thread(target=drive, daemon=True)
     t.start()
     wait_for(lambda: any(abs(v) > 0.05 or abs(w) > 0.05
-                         for _, v, w in obs.cmds_since(time.monotonic() - 0.2)), 20.0, 'motion')
+                         for _, v, w in obs.cmds_since(time.monotonic() - 0.2)), 30.0, 'motion')
     caller = threading.Thread(target=api.emergency_stop, args=('watchdog timeout',))
     caller.start()
     caller.join(2.0)

@@ -76,7 +76,7 @@ class RosRobotApi(RobotApi):
 
     def __init__(self, node: Node, world: World | str = 'warehouse', *,
                  skills_ns: str = '/skills', gripper_state_topic: str = '/gripper/state',
-                 call_timeout: float = 10.0, motion_timeout: float = 300.0,
+                 call_timeout: float = 30.0, motion_timeout: float = 300.0,
                  pose_timeout: float = 2.0) -> None:
         self._node = node
         self.world = load_world(world) if isinstance(world, str) else world
