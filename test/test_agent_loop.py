@@ -251,3 +251,25 @@ def test_executor_failure_ends_the_episode_with_the_error(tmp_path):
     result = agent.run('print one')
     assert not result.success and result.error == 'ExecutorError'
     assert 'executor error' in result.failure_reason and robot.stops
+
+
+def test_cancel_kills_code_that_never_calls_the_robot(tmp_path):
+    holder: dict[str, CodeActAgent] = {}
+
+    class CancelAfterSay(WarehouseRobotDouble):
+        def say(self, text: str) -> None:
+            super().say(text)
+            threading.Timer(0.3, holder['agent'].cancel).start()
+
+    robot = CancelAfterSay(WORLD)
+    replies = ['```python\nsay("working")\nwhile True:\n    pass\n```']
+    agent = CodeActAgent(llm=ReplayBackend(replies), robot=robot, world=WORLD,
+                         config=AgentConfig(max_turns=2, turn_timeout=120), runs_dir=tmp_path)
+    holder['agent'] = agent
+    with agent:
+        result = agent.run('say something and spin')
+    assert result.failure_reason == 'cancelled' and robot.said == ['working']
+    execution = read_transcript(result.transcript_path)[-2]['execution']
+    # Killed by the cancel, not by the 120 s turn timeout.
+    assert execution['status'] == 'killed' and execution['exc_type'] == 'Cancelled'
+    assert 'episode cancelled' in robot.stops

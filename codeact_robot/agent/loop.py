@@ -122,6 +122,9 @@ class CodeExecutor(Protocol):
     def reset(self) -> None:
         """Forget the model's variables (new episode)."""
 
+    def cancel(self, reason: str = 'cancelled') -> None:
+        """Stop the running code now, from any thread."""
+
     def close(self) -> None:
         """Stop the sandbox."""
 
@@ -254,10 +257,8 @@ class CodeActAgent:
     def cancel(self) -> None:
         """Stop the episode now: the model, the running code and the robot (thread-safe)."""
         self._cancel.set()
-        cancel_code = getattr(self._executor, 'cancel', None)
-        if callable(cancel_code):
-            cancel_code()
-        self.robot.emergency_stop('episode cancelled')
+        self._executor.cancel('episode cancelled')  # kills the running code, stops the robot
+        self.robot.emergency_stop('episode cancelled')  # also when no code was running
 
     @property
     def cancelled(self) -> bool:
