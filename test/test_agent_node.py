@@ -45,16 +45,20 @@ class Client:
         self.node = runner.add(Node('agent_test_client', context=runner.context))
         self.action = ActionClient(self.node, ExecuteCommand, ACTION_NAME)
         self.feedback: list[ExecuteCommand.Feedback] = []
-        assert self.action.wait_for_server(timeout_sec=10.0)
+        assert self.action.wait_for_server(timeout_sec=30.0)
+        # The server's feedback publisher must see us, or the first feedback could be lost.
+        feedback_topic = ACTION_NAME + '/_action/feedback'
+        wait_for(lambda: self.node.count_publishers(feedback_topic) > 0, 30.0,
+                 'the feedback topic to match')
 
     def send(self, command: str):
         future = self.action.send_goal_async(
             ExecuteCommand.Goal(command=command),
             feedback_callback=lambda msg: self.feedback.append(msg.feedback))
-        return wait_for(future.done, 10.0, 'the goal response') and future.result()
+        return wait_for(future.done, 30.0, 'the goal response') and future.result()
 
     @staticmethod
-    def result(handle, timeout: float = 60.0):
+    def result(handle, timeout: float = 120.0):
         future = handle.get_result_async()
         wait_for(future.done, timeout, 'the action result')
         return future.result()
@@ -77,7 +81,7 @@ def test_execute_command_action_with_feedback(tmp_path):
         handle = client.send('bring the red box to the packing station')
         assert handle.accepted
         response = client.result(handle)
-        wait_for(lambda: client.feedback and client.feedback[-1].phase == 'finished', 5.0,
+        wait_for(lambda: client.feedback and client.feedback[-1].phase == 'finished', 30.0,
                  'the last feedback')
     assert response.status == GoalStatus.STATUS_SUCCEEDED
     result = response.result
@@ -99,13 +103,13 @@ def test_cancel_stops_code_and_robot_and_single_goal_policy(tmp_path):
         _node(runner, robot, ['```python\nwait(30)\ngo_to("packing station")\n```'], tmp_path)
         client = Client(runner)
         handle = client.send('wait, then deliver')
-        wait_for(lambda: any(f.phase == 'executing' for f in client.feedback), 10.0,
+        wait_for(lambda: any(f.phase == 'executing' for f in client.feedback), 30.0,
                  'the code to start')
         second = client.send('another command')
         assert not second.accepted, 'one episode at a time'
         cancel = handle.cancel_goal_async()
-        wait_for(cancel.done, 10.0, 'the cancel response')
-        response = client.result(handle, timeout=20.0)
+        wait_for(cancel.done, 30.0, 'the cancel response')
+        response = client.result(handle, timeout=60.0)
     assert response.status == GoalStatus.STATUS_CANCELED
     assert response.result.failure_reason == 'cancelled' and not response.result.success
     assert 'episode cancelled' in robot.stops
@@ -121,10 +125,10 @@ def test_command_topic_runs_an_episode(tmp_path):
         node = _node(runner, robot, None, tmp_path, backend='replay', llm_script=str(script))
         pub_node = runner.add(Node('agent_test_pub', context=runner.context))
         pub = pub_node.create_publisher(String, COMMAND_TOPIC, 10)
-        wait_for(lambda: pub.get_subscription_count() > 0, 10.0, 'the agent to subscribe')
+        wait_for(lambda: pub.get_subscription_count() > 0, 30.0, 'the agent to subscribe')
         pub.publish(String(data='go to the charging dock'))
-        wait_for(lambda: robot.called('go_to'), 20.0, 'the episode to drive')
-        wait_for(lambda: not node._busy, 20.0, 'the episode to end')
+        wait_for(lambda: robot.called('go_to'), 60.0, 'the episode to drive')
+        wait_for(lambda: not node._busy, 60.0, 'the episode to end')
     assert robot.called('go_to') == [(('charging dock',), {'speed': None, 'avoid': None})]
     assert len(list(tmp_path.glob('*.jsonl'))) == 1
 
