@@ -39,6 +39,7 @@ setup(
         'mujoco>=3.2',
         'pyyaml',
         'ollama',
+        'httpx',  # the OpenAI-compatible backend talks HTTP directly
         'matplotlib',
     ],
     extras_require={
