@@ -280,14 +280,16 @@ def test_estop_during_motion_stops_the_robot(stack, obs):
              30.0, 'the robot moving')
     t0 = time.monotonic()
     obs.estop_pub.publish(Bool(data=True))
-    thread.join(10.0)
-    assert isinstance(box.get('error'), EStopActiveError), box
-    assert obs.cmds_since(t0) and all(v == 0.0 and w == 0.0 for _, v, w in obs.cmds_since(
-        t0 + 0.2))
-    done = threading.Event()
-    fut = obs.estop_reset.call_async(Trigger.Request())
-    fut.add_done_callback(lambda _f: done.set())
-    assert done.wait(5.0) and fut.result().success
+    try:
+        thread.join(10.0)
+        assert isinstance(box.get('error'), EStopActiveError), box
+        assert obs.cmds_since(t0) and all(v == 0.0 and w == 0.0 for _, v, w in obs.cmds_since(
+            t0 + 0.2))
+    finally:
+        done = threading.Event()
+        fut = obs.estop_reset.call_async(Trigger.Request())
+        fut.add_done_callback(lambda _f: done.set())
+        assert done.wait(5.0) and fut.result().success
 
 
 def test_stale_odometry_stops_the_robot(stack, obs):

@@ -502,14 +502,15 @@ class SkillsNode(Node):
 
     # -- stop, e-stop -------------------------------------------------------------------------
 
-    def request_stop(self, reason: str, source: str) -> None:
+    def request_stop(self, reason: str, source: str, estop: bool = False) -> None:
         """Stop now: end the running motion and skill, publish zero velocity, report it."""
         with self._lock:
             self._stop_epoch += 1
             active = self._active
             if active is not None:
-                self._finish(active, MotionOutcome(motion.SAFETY_STOP,
-                                                   f'stopped by a stop request: {reason}'))
+                message = (ESTOP_PREFIX + f'{reason}; latched until a person resets it' if estop
+                           else f'stopped by a stop request: {reason}')
+                self._finish(active, MotionOutcome(motion.SAFETY_STOP, message))
             self._publish_cmd(0.0, 0.0)
             self._zero_cycles = 10
         self._event(events.STOP_REQUEST, reason, source)
@@ -529,7 +530,7 @@ class SkillsNode(Node):
             return  # releasing the button does not restart anything: /estop/reset does
         if self._estop.trigger('e-stop topic'):
             self._event(events.ESTOP, 'e-stop pressed; latched until /estop/reset', 'operator')
-        self.request_stop('e-stop pressed', 'operator')
+        self.request_stop('e-stop pressed', 'operator', estop=True)
 
     def _srv_estop_reset(self, request: Trigger.Request, response: Trigger.Response
                          ) -> Trigger.Response:
