@@ -19,7 +19,7 @@ from pathlib import Path
 
 DEMO_EPISODES = (
     ('default', 'bring the red box to the packing station'),
-    ('blocked_aisle_2', 'go to shelf C through aisle 2; if aisle 2 is blocked, find another way'),
+    ('blocked_aisle_2', 'go to the packing station; if an aisle is blocked, find another way'),
 )
 
 
@@ -54,6 +54,9 @@ def _session_arguments(parser: argparse.ArgumentParser) -> None:
                      help='YAML/JSON file of scripted completions (replay backend)')
     llm.add_argument('--max-turns', type=int, default=None, help='turn limit per command')
     llm.add_argument('--max-seconds', type=float, default=None, help='time limit per command')
+    llm.add_argument('--generation-timeout', type=float, default=None,
+                     help='time limit of one model reply (the first reply of an episode '
+                          'processes the whole system prompt: minutes on a busy CPU)')
     parser.add_argument('--runs-dir', type=Path, default=Path('runs'),
                         help='where each episode leaves its transcript and path plot')
 
@@ -66,7 +69,8 @@ def _options(args: argparse.Namespace, scenario: str | None = None):
                           real_time_factor=args.real_time_factor, external=args.external,
                           backend=backend, model=args.model, base_url=args.base_url,
                           replay=args.replay, max_turns=args.max_turns,
-                          max_episode_seconds=args.max_seconds, runs_dir=args.runs_dir)
+                          max_episode_seconds=args.max_seconds,
+                          generation_timeout=args.generation_timeout, runs_dir=args.runs_dir)
 
 
 def _report(outcome) -> None:
@@ -155,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.set_defaults(func=_cmd_chat)
     demo = sub.add_parser('demo', help='fetch-and-deliver, then replanning around a blocked aisle')
     _session_arguments(demo)
-    demo.set_defaults(func=_cmd_demo, backend=None)
+    # The demo must finish on a slow or busy 2-core machine: generous model and episode limits.
+    demo.set_defaults(func=_cmd_demo, generation_timeout=600.0, max_seconds=1800.0)
     for name, (module, text) in PASSTHROUGH.items():
         p = sub.add_parser(name, help=text, add_help=False)
         p.add_argument('rest', nargs=argparse.REMAINDER)

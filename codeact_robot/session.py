@@ -34,6 +34,7 @@ class SessionOptions:
     replay: Path | None = None
     max_turns: int | None = None
     max_episode_seconds: float | None = None
+    generation_timeout: float | None = None
     runs_dir: Path = Path('runs')
     agent_config: str = 'agent.yaml'
     extra_backend_config: dict[str, Any] = field(default_factory=dict)
@@ -109,6 +110,8 @@ class RobotSession:
                 config.max_turns = opts.max_turns
             if opts.max_episode_seconds is not None:
                 config.max_episode_seconds = opts.max_episode_seconds
+            if opts.generation_timeout is not None:
+                config.generation_timeout = opts.generation_timeout
             self._agent = CodeActAgent(llm=self.llm, robot=self.robot, world=self.world,
                                        config=config, runs_dir=opts.runs_dir,
                                        on_event=self._printer)

@@ -30,6 +30,8 @@ def test_run_options_reach_the_session_options():
         'ollama', 'qwen2.5-coder:7b', 2.0)
     replay = _options(build_parser().parse_args(['run', 'x', '--replay', 'script.yaml']))
     assert replay.backend == 'replay'
+    demo = _options(build_parser().parse_args(['demo']))
+    assert demo.generation_timeout >= 300 and demo.max_episode_seconds >= 900
 
 
 def test_bad_arguments_exit_with_usage(capsys):
