@@ -125,3 +125,41 @@ def test_a_timeout_mid_motion_stops_the_robot(robot_stack, tmp_path):
     assert math.dist((x0, y0), (x1, y1)) < 0.02, 'the robot still moves after the timeout'
     place = WORLD.places['packing station']
     assert math.dist((x1, y1), (place.x, place.y)) > 3.0, 'the motion was not interrupted'
+
+
+def test_cancel_through_the_action_stops_the_code_and_the_robot(robot_stack, tmp_path):
+    from rclpy.action import ActionClient
+    from rclpy.parameter import Parameter
+
+    from codeact_robot.nodes.agent_node import AgentNode
+    from codeact_robot_interfaces.action import ExecuteCommand
+
+    stack, observer = robot_stack
+    llm = ReplayBackend([fence("go_to('packing station')"), fence("done('never reached')")])
+    node = stack.runner.add(AgentNode(
+        robot=stack.api, llm=llm, world=WORLD, context=stack.runner.context,
+        parameter_overrides=[Parameter('runs_dir', value=str(tmp_path))]))
+    client = ActionClient(observer.node, ExecuteCommand, '/agent/execute_command')
+    assert client.wait_for_server(timeout_sec=30.0)
+    feedback = []
+    sent = client.send_goal_async(ExecuteCommand.Goal(command='go to the packing station'),
+                                  feedback_callback=lambda m: feedback.append(m.feedback))
+    wait_for(sent.done, 30.0, 'goal acceptance')
+    handle = sent.result()
+    assert handle.accepted
+    wait_for(lambda: any(f.phase == 'executing' for f in feedback), 60.0, 'executing feedback')
+    wait_for(lambda: math.dist(observer.robot()[:2], (1.2, 4.0)) > 0.3, 30.0, 'the robot moving')
+    cancel = handle.cancel_goal_async()
+    wait_for(cancel.done, 30.0, 'the cancel response')
+    result = handle.get_result_async()
+    wait_for(result.done, 30.0, 'the canceled result')
+    assert not result.result().result.success
+    assert 'cancel' in result.result().result.failure_reason
+    time.sleep(0.5)  # the stop is immediate; give the base half a second to come to rest
+    x0, y0, _ = observer.robot()
+    time.sleep(1.0)
+    x1, y1, _ = observer.robot()
+    assert math.dist((x0, y0), (x1, y1)) < 0.02, 'the robot still moves after the cancel'
+    place = WORLD.places['packing station']
+    assert math.dist((x1, y1), (place.x, place.y)) > 3.0
+    assert node.get_name() == 'agent_node'  # the runner destroys it with the stack
