@@ -6,19 +6,22 @@ the same nodes that `ros2 launch` starts, spun on a MultiThreadedExecutor with b
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 import rclpy
+from rclpy._rclpy_pybind11 import InvalidHandle
 from rclpy.context import Context
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, ShutdownException
 from rclpy.node import Node
 
 from codeact_robot.ros_env import localhost_only
 
 T = TypeVar('T')
+_LOG = logging.getLogger(__name__)
 
 
 class WaitTimeoutError(TimeoutError):
@@ -43,14 +46,22 @@ class NodeRunner:
         rclpy.init(args=args, context=self.context)
         self._executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
         self._nodes: list[Node] = []
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._spin, name='ros-spin', daemon=True)
         self._thread.start()
 
     def _spin(self) -> None:
-        try:
-            self._executor.spin()
-        except (ExternalShutdownException, KeyboardInterrupt):
-            pass
+        while self.context.ok() and not self._closing.is_set():
+            try:
+                self._executor.spin_once(timeout_sec=0.1)
+            except (ExternalShutdownException, ShutdownException, KeyboardInterrupt):
+                return
+            except InvalidHandle as e:
+                if self._closing.is_set():
+                    return
+                # A node destroyed one of its entities while this thread waited on it (an rclpy
+                # race, ros2/rclpy#1206). The entity is gone; keep serving everything else.
+                _LOG.warning('spin: skipped a destroyed handle: %s', e)
 
     def add(self, node: Node) -> Node:
         """Spin ``node`` (created with ``context=runner.context``) and destroy it on close."""
@@ -65,6 +76,7 @@ class NodeRunner:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop spinning, destroy the nodes and shut the context down."""
+        self._closing.set()
         self._executor.shutdown(timeout_sec=timeout)
         # The spin thread must be out of the executor before nodes go, or callbacks still in
         # flight touch destroyed handles.
