@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from codeact_robot.api.errors import RobotApiError
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.api.types import Pose
 
@@ -66,7 +67,12 @@ class PathRecorder:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            pose: Pose = self._robot.get_pose()
+            try:
+                pose: Pose = self._robot.get_pose()
+            except RobotApiError:
+                # no pose right now (e.g. odometry briefly stale); the plot just has a gap
+                self._stop.wait(self._period)
+                continue
             if not self.points or (abs(self.points[-1][0] - pose.x)
                                    + abs(self.points[-1][1] - pose.y)) > 0.01:
                 self.points.append((pose.x, pose.y))
