@@ -42,6 +42,7 @@ SCRIPT = """\
 
 def run_episode(backend: str, runs_dir: Path, generation_timeout: float) -> dict:
     """Run COMMAND once with ``backend`` and return its measurements."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
     script = runs_dir / 'script.yaml'
     script.write_text(SCRIPT)
     options = SessionOptions(backend=backend, replay=script if backend == 'replay' else None,
