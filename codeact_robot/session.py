@@ -165,12 +165,13 @@ class RobotSession:
 
 
 def _backend_config(params: dict[str, Any], opts: SessionOptions) -> dict[str, Any]:
-    """Backend settings: config/agent.yaml, overridden by what the user said."""
-    config = {key.removeprefix('llm_'): value for key, value in params.items()
-              if key.startswith('llm_')}
-    config['backend'] = opts.backend or params.get('backend', 'auto')
-    if opts.model or params.get('model'):
-        config['model'] = opts.model or params['model']
+    """Backend settings: config/agent.yaml (read as agent_node reads it), then the user's."""
+    from codeact_robot.nodes.agent_node import backend_settings
+
+    backend, config = backend_settings({'backend': 'auto', **params})
+    config['backend'] = opts.backend or backend
+    if opts.model:
+        config['model'] = opts.model
     if opts.base_url:
         config['base_url'] = opts.base_url
     if opts.replay:
