@@ -16,12 +16,7 @@ from typing import Any
 
 import rclpy
 from geometry_msgs.msg import Pose2D
-from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    SetParametersResult,
-)
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -35,6 +30,7 @@ from std_msgs.msg import String
 from codeact_robot.agent import AgentConfig, AgentEvent, CodeActAgent, EpisodeResult
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.llm import BACKENDS, LlmBackend, LlmError, create_backend
+from codeact_robot.nodes.parameters import describe
 from codeact_robot_interfaces.action import ExecuteCommand
 
 NODE_NAME = 'agent_node'
@@ -73,17 +69,6 @@ _BACKEND_PARAMS = ('backend', 'model', 'llm_host', 'llm_base_url', 'llm_model_pa
                    'llm_n_threads')
 
 
-def _descriptor(default: Any, text: str,
-                bounds: tuple[float, float] | None) -> ParameterDescriptor:
-    desc = ParameterDescriptor(description=text, read_only=False)
-    if bounds is not None and isinstance(default, float):
-        desc.floating_point_range = [FloatingPointRange(from_value=float(bounds[0]),
-                                                        to_value=float(bounds[1]))]
-    elif bounds is not None and isinstance(default, int) and not isinstance(default, bool):
-        desc.integer_range = [IntegerRange(from_value=int(bounds[0]), to_value=int(bounds[1]),
-                                           step=1)]
-    return desc
-
 
 def backend_settings(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Return the backend name and create_backend() settings from node parameters."""
@@ -109,7 +94,7 @@ class AgentNode(Node):
         """
         super().__init__(NODE_NAME, **kwargs)
         for name, (default, text, bounds) in _PARAMS.items():
-            self.declare_parameter(name, default, _descriptor(default, text, bounds))
+            self.declare_parameter(name, default, describe(text, default, bounds))
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._group = ReentrantCallbackGroup()
         self._lock = threading.Lock()

@@ -23,12 +23,7 @@ from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose as PoseMsg
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    SetParametersResult,
-)
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -37,6 +32,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState, LaserScan
 from std_srvs.srv import SetBool
 
+from codeact_robot.nodes.parameters import describe
 from codeact_robot.sim import SimError, WarehouseSim
 from codeact_robot.sim.camera import RenderError
 from codeact_robot.world import WorldError
@@ -79,17 +75,6 @@ def stamp(t: float) -> Time:
     return Time(sec=int(sec), nanosec=min(999_999_999, round((t - sec) * 1e9)))
 
 
-def _descriptor(name: str, default: Any, text: str,
-                bounds: tuple[float, float] | None) -> ParameterDescriptor:
-    desc = ParameterDescriptor(description=text, read_only=name not in _RUNTIME)
-    if bounds is not None and isinstance(default, float):
-        desc.floating_point_range = [FloatingPointRange(from_value=float(bounds[0]),
-                                                        to_value=float(bounds[1]))]
-    elif bounds is not None and isinstance(default, int) and not isinstance(default, bool):
-        desc.integer_range = [IntegerRange(from_value=int(bounds[0]), to_value=int(bounds[1]),
-                                           step=1)]
-    return desc
-
 
 class _Schedule:
     """Sim-time deadlines of one periodic publisher."""
@@ -114,7 +99,8 @@ class SimNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         for name, (default, text, bounds) in _PARAMS.items():
-            self.declare_parameter(name, default, _descriptor(name, default, text, bounds))
+            self.declare_parameter(name, default, describe(text, default, bounds,
+                                                           read_only=name not in _RUNTIME))
         p = {name: self.get_parameter(name).value for name in _PARAMS}
         try:
             self._sim = WarehouseSim(p['world'], p['scenario'],

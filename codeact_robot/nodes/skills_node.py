@@ -25,7 +25,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point as PointMsg
 from geometry_msgs.msg import Pose2D, Twist
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.exceptions import ParameterUninitializedException
@@ -50,6 +50,7 @@ from codeact_robot.nav.geometry import (
 from codeact_robot.nav.grid import OccupancyGrid, point_in_polygon, rectangle
 from codeact_robot.nav.localizer import Localizer, ScanMatcher
 from codeact_robot.nav.planner import GridPlanner, Plan
+from codeact_robot.nodes.parameters import describe
 from codeact_robot.safety import layer as events
 from codeact_robot.safety.geofence import Box, Geofence
 from codeact_robot.safety.layer import CycleInput, SafetyLayer
@@ -194,11 +195,8 @@ class SkillsNode(Node):
     def _declare_parameters(self) -> None:
         def declare(name: str, default: object, description: str,
                     low: float | None = None, high: float | None = None) -> None:
-            descriptor = ParameterDescriptor(description=description)
-            if low is not None and high is not None:
-                descriptor.floating_point_range = [FloatingPointRange(
-                    from_value=float(low), to_value=float(high), step=0.0)]
-            self.declare_parameter(name, default, descriptor)
+            bounds = None if low is None or high is None else (low, high)
+            self.declare_parameter(name, default, describe(description, default, bounds))
 
         declare('world', 'warehouse', 'World description (name in sim/worlds or a path).')
         declare('initial_pose', Parameter.Type.DOUBLE_ARRAY,
