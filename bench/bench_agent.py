@@ -26,8 +26,7 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from codeact_robot.agent import STOP_SEQUENCES, AgentConfig, CodeActAgent
-from codeact_robot.agent.loop import limit_lines
-from codeact_robot.agent.prompt import build_system_prompt
+from codeact_robot.agent.prompt import build_system_prompt, limit_lines
 from codeact_robot.llm import LlmBackend, LlmError, ReplayBackend
 from codeact_robot.world import load_world
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -163,6 +164,68 @@ def limits_reference(limits: Mapping[str, Any] | Sequence[str] | None,
     return '\n'.join(f'- {line.strip()}' for line in items)
 
 
+def inventory_reference(inventory: Mapping[str, str] | None) -> str:
+    """Render where boxes are stored as one line (empty without an inventory)."""
+    if not inventory:
+        return ''
+    return 'Boxes are stored at: ' + ', '.join(
+        f'{box} -> {place}' for box, place in sorted(inventory.items())) + '\n'
+
+
+def limit_lines(limits: Mapping[str, Any] | Sequence[str] | None) -> list[str]:
+    """Render safety limits for the prompt; None takes codeact_robot.safety's defaults."""
+    if limits is not None:
+        if isinstance(limits, Mapping):
+            return [f'{k.replace("_", " ")}: {v}' for k, v in limits.items()]
+        return list(limits)
+    from codeact_robot.safety.limits import LIMIT_SPECS, SafetyLimits
+    defaults = SafetyLimits()
+    lines = []
+    for name in ('max_linear_speed', 'max_angular_speed', 'min_obstacle_distance',
+                 'max_move_distance', 'max_turn_angle', 'max_wait'):
+        unit = re.search(r'\(([^()]*)\)\.?$', LIMIT_SPECS[name].description)
+        suffix = f' {unit.group(1)}' if unit else ''
+        lines.append(f'{name.replace("_", " ")}: {getattr(defaults, name):.2f}{suffix}')
+    lines.append('the robot stops itself for obstacles and refuses motions outside the map')
+    return lines
+
+
+@dataclass(frozen=True)
+class WorldFacts:
+    """What every agent mode tells the model about the world, ready for its prompt."""
+
+    places: Sequence[Place] | Mapping[str, Place]
+    aisles: list[str]
+    inventory: Mapping[str, str] | None
+    limits: list[str]
+
+
+def world_facts(world: Any | None,
+                places: Sequence[Place] | Mapping[str, Place] | None = None,
+                inventory: Mapping[str, str] | None = None,
+                limits: Mapping[str, Any] | Sequence[str] | None = None) -> WorldFacts:
+    """Collect places, aisles, box locations, safety limits and keep-out zones.
+
+    Args:
+        world: A codeact_robot.world.World, or None when only ``places`` are known.
+        places: Overrides the world's places.
+        inventory: Overrides the world's box locations (box name -> place name).
+        limits: Safety limits (mapping or lines); None takes codeact_robot.safety's defaults.
+    """
+    if places is None:
+        places = world.places if world is not None else {}
+    aisles = [a.name for a in world.aisles] if world is not None else []
+    if inventory is None and world is not None:
+        inventory = {b.name: b.location for b in world.boxes}
+    lines = limit_lines(limits)
+    if world is not None:
+        for zone in world.keep_out:
+            r = zone.rect
+            lines.append(f'keep-out zone "{zone.name}": x {r.xmin:g}..{r.xmax:g}, '
+                         f'y {r.ymin:g}..{r.ymax:g} (never enter)')
+    return WorldFacts(places, aisles, inventory, lines)
+
+
 def examples_reference(examples: Sequence[dict[str, Any]]) -> str:
     """Render the few-shot examples as short transcripts."""
     out = []
@@ -201,13 +264,10 @@ def build_system_prompt(places: Iterable[Place] | Mapping[str, Place],
     """
     t = load_prompt_file(prompt_file)
     aisle_text = f'Aisles (for avoid=[...]): {", ".join(aisles)}\n' if aisles else ''
-    stock = ''
-    if inventory:
-        stock = 'Boxes are stored at: ' + ', '.join(
-            f'{box} -> {place}' for box, place in sorted(inventory.items())) + '\n'
     prompt = t.system.format(
         api=api_reference(functions), types=types_reference(), errors=errors_reference(),
-        places=places_reference(places), aisles=aisle_text, inventory=stock,
+        places=places_reference(places), aisles=aisle_text,
+        inventory=inventory_reference(inventory),
         limits=limits_reference(limits, t.default_limits))
     examples = t.examples[:max(0, n_examples)]
     if examples:

@@ -15,7 +15,6 @@ import dataclasses
 import inspect
 import json
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -26,33 +25,28 @@ from typing import Any
 
 import yaml
 
-from codeact_robot.agent.loop import (  # _limit_lines: the same limit lines CodeAct shows
+from codeact_robot.agent.episode import (
     AgentConfig,
     AgentEvent,
+    Episode,
+    EpisodeAgent,
     EpisodeResult,
-    _limit_lines,
-    clip_middle,
 )
 from codeact_robot.agent.prompt import (
     api_reference,
     errors_reference,
     examples_reference,
+    inventory_reference,
     limits_reference,
     places_reference,
     types_reference,
+    world_facts,
 )
-from codeact_robot.agent.transcript import Transcript
 from codeact_robot.api import errors as api_errors
 from codeact_robot.api.robot_api import RobotApi
-from codeact_robot.api.types import Place, Pose
+from codeact_robot.api.types import Place
 from codeact_robot.executor.wire import Signature
-from codeact_robot.llm.base import (
-    GenerationCancelledError,
-    LlmBackend,
-    LlmError,
-    Message,
-    estimate_tokens,
-)
+from codeact_robot.llm.base import LlmBackend
 
 PROMPT_FILE = 'json_tools.yaml'
 TOOLS: tuple[str, ...] = RobotApi.LLM_FUNCTIONS + ('done', 'fail')
@@ -219,39 +213,29 @@ def build_json_prompt(world: Any | None,
         n_examples: How many few-shot examples to include.
         prompt_file: Packaged prompt file in codeact_robot/eval/.
     """
-    if places is None:
-        places = world.places if world is not None else {}
-    aisles = [a.name for a in world.aisles] if world is not None else []
-    if inventory is None and world is not None:
-        inventory = {b.name: b.location for b in world.boxes}
-    lines = _limit_lines(limits)
-    if world is not None:
-        for zone in world.keep_out:
-            r = zone.rect
-            lines.append(f'keep-out zone "{zone.name}": x {r.xmin:g}..{r.xmax:g}, '
-                         f'y {r.ymin:g}..{r.ymax:g} (never enter)')
-    aisle_text = f'Aisles (for "avoid": [...]): {", ".join(aisles)}\n' if aisles else ''
-    stock = ''
-    if inventory:
-        stock = 'Boxes are stored at: ' + ', '.join(
-            f'{box} -> {place}' for box, place in sorted(inventory.items())) + '\n'
+    facts = world_facts(world, places, inventory, limits)
+    aisle_text = (f'Aisles (for "avoid": [...]): {", ".join(facts.aisles)}\n'
+                  if facts.aisles else '')
     t = load_json_prompt(prompt_file)
     prompt = t.system.format(
         api=api_reference(), types=types_reference(), errors=errors_reference(),
-        places=places_reference(places), aisles=aisle_text, inventory=stock,
-        limits=limits_reference(lines or None, ()))
+        places=places_reference(facts.places), aisles=aisle_text,
+        inventory=inventory_reference(facts.inventory),
+        limits=limits_reference(facts.limits or None, ()))
     examples = t.examples[:max(0, n_examples)]
     if examples:
         prompt = prompt.rstrip() + '\n\n' + examples_reference(examples) + '\n'
     return prompt
 
 
-class JsonToolAgent:
+class JsonToolAgent(EpisodeAgent):
     """Run plain-language tasks as JSON tool-calling episodes on a robot.
 
     The constructor and ``run`` mirror codeact_robot.agent.CodeActAgent, so the evaluation
     runner treats both modes alike.
     """
+
+    mode = 'json'
 
     def __init__(self, llm: LlmBackend, robot: RobotApi, world: Any | None = None,
                  config: AgentConfig | None = None, runs_dir: Path | str = Path('runs'),
@@ -262,17 +246,9 @@ class JsonToolAgent:
                  on_token: Callable[[str], None] | None = None,
                  prompt_file: str = PROMPT_FILE) -> None:
         """Create the agent; arguments as for CodeActAgent (``config.stop`` is not used)."""
-        self.llm = llm
-        self.robot = robot
-        self.world = world
-        self.config = config or AgentConfig()
-        self.runs_dir = Path(runs_dir)
-        self.on_event = on_event
-        self.on_token = on_token
+        super().__init__(llm, robot, world, config, runs_dir, on_event, on_token)
         self._prompt_file = prompt_file
         self._templates = load_json_prompt(prompt_file)
-        self._cancel = threading.Event()
-        self._busy = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, 'json-tool')
         self._signatures = {name: Signature(name, getattr(robot, name), getattr(RobotApi, name))
                             for name in RobotApi.LLM_FUNCTIONS}
@@ -289,95 +265,20 @@ class JsonToolAgent:
 
     # -- public ----------------------------------------------------------------------------
 
-    def cancel(self) -> None:
-        """Stop the episode now: the model, the running call and the robot (thread-safe)."""
-        self._cancel.set()
-        self.robot.emergency_stop('episode cancelled')
-
     def close(self) -> None:
         """Release the worker thread."""
         self._pool.shutdown(wait=False)
 
-    def __enter__(self) -> JsonToolAgent:
-        return self
+    # -- one turn --------------------------------------------------------------------------
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _first_message(self, task: str) -> str:
+        return self._templates.task.format(task=task).strip()
 
-    def run(self, task: str) -> EpisodeResult:
-        """Run one episode for a plain-language task and return how it ended."""
-        if not self._busy.acquire(blocking=False):
-            raise RuntimeError('an episode is already running on this agent')
-        try:
-            self._cancel.clear()
-            return self._run(task)
-        finally:
-            self._busy.release()
-
-    # -- the loop --------------------------------------------------------------------------
-
-    def _run(self, task: str) -> EpisodeResult:
+    def _turn(self, turn: int, episode: Episode, remaining: float) -> EpisodeResult | None:
         cfg = self.config
-        start = time.monotonic()
-        transcript = Transcript(self.runs_dir, task)
-        totals = {'prompt': 0, 'completion': 0}
-        transcript.write('episode_start', task=task, mode='json', backend=self.llm.describe(),
-                         config=asdict(cfg), system_prompt=self.system_prompt)
-        messages: list[Message] = [
-            {'role': 'system', 'content': self.system_prompt},
-            {'role': 'user', 'content': self._templates.task.format(task=task).strip()},
-        ]
-        self.llm.reset()
-        turn = 0
-        result: EpisodeResult | None = None
-        try:
-            while result is None:
-                if turn >= cfg.max_turns:
-                    result = self._finish(False, '', turn, f'turn limit ({cfg.max_turns}) '
-                                          'reached without done or fail', transcript)
-                    break
-                remaining = cfg.max_episode_seconds - (time.monotonic() - start)
-                if remaining <= 1.0:
-                    result = self._finish(False, '', turn, 'episode time limit '
-                                          f'({cfg.max_episode_seconds:g} s) reached', transcript)
-                    break
-                turn += 1
-                result = self._turn(turn, messages, remaining, transcript, totals)
-        except GenerationCancelledError:
-            result = self._finish(False, '', turn, 'cancelled', transcript)
-        except LlmError as e:
-            self.robot.emergency_stop(f'agent error: {e}')
-            result = self._finish(False, '', turn, f'LLM error: {e}', transcript,
-                                  error=type(e).__name__)
-        except BaseException as e:
-            # Crash or interrupt: the robot must not keep moving; the error still propagates.
-            self.robot.emergency_stop(f'agent crashed: {type(e).__name__}')
-            transcript.write('episode_error', turn=turn, error=type(e).__name__, message=str(e))
-            transcript.close()
-            raise
-        result.seconds = time.monotonic() - start
-        result.prompt_tokens = totals['prompt']
-        result.completion_tokens = totals['completion']
-        transcript.write('episode_end', **result.to_dict())
-        transcript.close()
-        self._emit(AgentEvent(turn, 'finished', observation=result.summary
-                              or result.failure_reason, pose=self._pose()))
-        return result
-
-    def _turn(self, turn: int, messages: list[Message], remaining: float,
-              transcript: Transcript, totals: dict[str, int]) -> EpisodeResult | None:
-        cfg = self.config
-        if self._cancel.is_set():
-            raise GenerationCancelledError('cancelled')
-        self._fit_context(messages)
-        self._emit(AgentEvent(turn, 'generating', pose=self._pose()))
+        messages, transcript = episode.messages, episode.transcript
         sent = len(messages)
-        completion = self.llm.complete(
-            messages, stop=JSON_STOP, max_tokens=cfg.max_new_tokens,
-            timeout=min(cfg.generation_timeout, remaining), on_token=self.on_token,
-            cancel=self._cancel)
-        totals['prompt'] += completion.prompt_tokens or 0
-        totals['completion'] += completion.completion_tokens or 0
+        completion = self._generate(episode, JSON_STOP, remaining)
         call = parse_tool_call(completion.text)
         # The history shows the call as it was meant: with braces a stop sequence cut off.
         messages.append({'role': 'assistant', 'content': (completion.text.rstrip()
@@ -400,18 +301,14 @@ class JsonToolAgent:
             text = _text_arg(call.args, 'summary' if call.tool == 'done' else 'reason')
             transcript.write('turn', **record, observation='')
             self._emit(AgentEvent(turn, 'observed', code=code, pose=self._pose()))
-            if call.tool == 'done':
-                return self._finish(True, text, turn, '', transcript)
-            return self._finish(False, text, turn, text or 'the model called fail', transcript)
+            return self._outcome_result(call.tool, text, turn, transcript)
         result = self._call(call, min(cfg.turn_timeout, max(1.0, remaining - completion.seconds)))
         pose = self._pose()
         body = result.to_observation()
         if call.extra_calls:
             body += (f'\n(Only the first tool call ran; {call.extra_calls} more in your reply '
                      'were ignored: one call per turn.)')
-        observation = self._templates.observation.format(
-            result=clip_middle(body, cfg.observation_chars),
-            state=self._robot_state(pose)).strip()
+        observation = self._observe(body, pose)
         transcript.write('turn', **record, observation=observation, execution=result.to_dict(),
                          execution_seconds=result.duration)
         self._emit(AgentEvent(turn, 'observed', code=code, observation=observation, pose=pose))
@@ -461,46 +358,6 @@ class JsonToolAgent:
             self._pool = concurrent.futures.ThreadPoolExecutor(1, 'json-tool')
         except api_errors.RobotApiError:
             return  # its outcome no longer matters after the stop
-
-    def _finish(self, success: bool, summary: str, turns: int, failure_reason: str,
-                transcript: Transcript, error: str | None = None) -> EpisodeResult:
-        return EpisodeResult(success=success, summary=summary, turns=turns,
-                             failure_reason=failure_reason, transcript_path=transcript.path,
-                             error=error)
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    def _emit(self, event: AgentEvent) -> None:
-        if self.on_event is not None:
-            self.on_event(event)
-
-    def _pose(self) -> Pose | None:
-        try:
-            return self.robot.get_pose()
-        except api_errors.RobotApiError:
-            return None
-
-    def _robot_state(self, pose: Pose | None) -> str:
-        where = (f'pose x={pose.x:.2f} y={pose.y:.2f} theta={pose.theta:.2f}'
-                 if pose is not None else 'pose unknown')
-        try:
-            held = 'yes' if self.robot.holding() else 'no'
-        except api_errors.RobotApiError as e:
-            held = f'unknown ({type(e).__name__})'
-        return f'{where}, holding: {held}'
-
-    def _fit_context(self, messages: list[Message]) -> None:
-        """Shorten old observations near the context size (as CodeActAgent does)."""
-        budget = self.config.context_tokens or getattr(self.llm, 'context_size', None)
-        if not budget:
-            return
-        limit = int(budget) - self.config.max_new_tokens - 64
-        for i in range(2, max(2, len(messages) - 2)):
-            if estimate_tokens(messages) <= limit:
-                return
-            m = messages[i]
-            if len(m['content']) > 240:
-                m['content'] = m['content'][:200].rstrip() + ' [...shortened]'
 
 
 def _text_arg(args: dict[str, Any] | list[Any], key: str) -> str:
