@@ -205,10 +205,9 @@ class RosRobotApi(RobotApi):
     # -- the API ------------------------------------------------------------------------------
 
     def get_pose(self) -> Pose:
-        """Return the robot's current pose in the map frame.
+        """Return the latest pose from the skills node's ``pose`` topic; stale raises.
 
-        Returns:
-            Pose with x, y in metres and theta in radians.
+        The contract (what the model reads) is RobotApi.get_pose.
         """
         pose = self._pose
         age = time.monotonic() - self._pose_time
@@ -218,27 +217,17 @@ class RosRobotApi(RobotApi):
         return pose
 
     def locations(self) -> dict[str, Place]:
-        """Return the named places of the warehouse.
+        """Return the places of the world description this client was given.
 
-        Returns:
-            A dict from place name (e.g. "shelf B", "packing station") to Place(x, y, theta, ...).
+        The contract (what the model reads) is RobotApi.locations.
         """
         return dict(self.world.places)
 
     def move_to(self, x: float, y: float, theta: float | None = None,
                 speed: float | None = None, avoid: list[str] | None = None) -> MoveResult:
-        """Plan a collision-free route to (x, y) and drive it, stopping for obstacles.
+        """Validate, then run a ``MoveTo`` goal on the skills node until it ends.
 
-        Args:
-            x: Goal x in metres (map frame).
-            y: Goal y in metres (map frame).
-            theta: Final heading in radians, or None to keep the arrival heading.
-            speed: Cruise speed in m/s (at most the safety limit), or None for the default.
-            avoid: Aisle or zone names the route must not enter, e.g. ["aisle 2"].
-
-        Returns:
-            MoveResult; check result.arrived. When an obstacle blocks the way, status is
-            "blocked" with blocked_at and blocked_aisle set: plan again with avoid=[...].
+        The contract (what the model reads) is RobotApi.move_to.
         """
         goal = MoveTo.Goal(
             x=check_number('x', x, -_COORD, _COORD), y=check_number('y', y, -_COORD, _COORD),
@@ -261,15 +250,9 @@ class RosRobotApi(RobotApi):
 
     def go_to(self, name: str, speed: float | None = None,
               avoid: list[str] | None = None) -> MoveResult:
-        """Drive to a named place (see locations()), like move_to.
+        """Resolve the place name (case and underscores ignored), then ``move_to`` it.
 
-        Args:
-            name: A place name such as "shelf B" or "packing station".
-            speed: Cruise speed in m/s, or None for the default.
-            avoid: Aisle or zone names the route must not enter.
-
-        Returns:
-            MoveResult; check result.arrived.
+        The contract (what the model reads) is RobotApi.go_to.
         """
         check_text('name', name)
         places = self.world.places
@@ -297,14 +280,9 @@ class RosRobotApi(RobotApi):
             res.obstacle_distance if blocked else None)
 
     def move(self, distance: float, speed: float | None = None) -> MoveResult:
-        """Drive straight by a distance without planning; stops before obstacles.
+        """Validate, then run a straight ``Drive`` goal.
 
-        Args:
-            distance: Metres, negative to back up (at most 2 m per call).
-            speed: m/s, or None for the default.
-
-        Returns:
-            MoveResult; status "arrived" when the full distance was driven.
+        The contract (what the model reads) is RobotApi.move.
         """
         d = check_number('distance', distance, -_COORD, _COORD)
         s = check_optional_number('speed', speed, 0.01, 10.0)
@@ -313,19 +291,18 @@ class RosRobotApi(RobotApi):
         return self._drive_goal(d, 0.0, s)
 
     def turn(self, angle: float) -> MoveResult:
-        """Turn in place.
+        """Validate, then run an in-place ``Drive`` goal.
 
-        Args:
-            angle: Radians, positive is counter-clockwise (left).
-
-        Returns:
-            MoveResult; status "arrived" when the turn completed.
+        The contract (what the model reads) is RobotApi.turn.
         """
         a = check_number('angle', angle, -_COORD, _COORD, ' (radians)')
         return self._drive_goal(0.0, a, None)
 
     def stop(self) -> None:
-        """Stop all motion now."""
+        """Cancel this client's goals, then call the ``stop`` service.
+
+        The contract (what the model reads) is RobotApi.stop.
+        """
         self._cancel_goals()
         res = self._call(self._stop, Trigger.Request(), 'stop')
         if not res.success:
@@ -349,15 +326,9 @@ class RosRobotApi(RobotApi):
             self._stop.call_async(Trigger.Request())
 
     def plan_route(self, x: float, y: float, avoid: list[str] | None = None) -> Route:
-        """Plan, but do not drive, a route to (x, y) around known and currently seen obstacles.
+        """Call the ``plan_route`` service (plans only, never moves).
 
-        Args:
-            x: Goal x in metres.
-            y: Goal y in metres.
-            avoid: Aisle or zone names the route must not enter.
-
-        Returns:
-            Route with ok, length, waypoints and the aisles it passes through.
+        The contract (what the model reads) is RobotApi.plan_route.
         """
         req = PlanRoute.Request(x=check_number('x', x, -_COORD, _COORD),
                                 y=check_number('y', y, -_COORD, _COORD),
@@ -370,21 +341,18 @@ class RosRobotApi(RobotApi):
                      blocked_aisles=list(res.blocked_aisles))
 
     def blocked_aisles(self) -> list[str]:
-        """Return the aisles currently seen as blocked (from the lidar and earlier attempts).
+        """Ask ``plan_route`` at the current pose which aisles it knows are blocked.
 
-        Returns:
-            Aisle names such as ["aisle 2"]; empty when all known aisles are clear.
+        The contract (what the model reads) is RobotApi.blocked_aisles.
         """
         pose = self.get_pose()
         res = self._call(self._plan, PlanRoute.Request(x=pose.x, y=pose.y), 'blocked_aisles')
         return list(res.blocked_aisles)
 
     def perceive(self) -> list[Detection]:
-        """Detect boxes and markers in the current camera view.
+        """Call the ``perceive`` service (the skills node reads the RGB-D camera).
 
-        Returns:
-            Detections (label, color, marker_id, map x/y, distance, bearing, confidence), nearest
-            first. Empty when nothing is visible: turn or move and look again.
+        The contract (what the model reads) is RobotApi.perceive.
         """
         res = self._call(self._perceive, Perceive.Request(), 'perceive')
         if not res.success:
@@ -395,15 +363,9 @@ class RosRobotApi(RobotApi):
                           bearing=d.bearing, confidence=d.confidence) for d in res.detections]
 
     def grasp(self, target: str) -> bool:
-        """Pick up a box with the suction gripper: approach it, align, suction on, verify.
+        """Validate, then run a ``Grasp`` goal (approach, suction, lift check).
 
-        The box must be visible and within about 1.5 m; go to its shelf first.
-
-        Args:
-            target: A colour ("red"), a label ("red box") or a marker ("marker 3").
-
-        Returns:
-            True when the box is held. Raises NotFoundError or GraspError otherwise.
+        The contract (what the model reads) is RobotApi.grasp.
         """
         if isinstance(target, int) and not isinstance(target, bool):
             target = f'marker {target}'
@@ -422,16 +384,18 @@ class RosRobotApi(RobotApi):
         raise GraspError(res.message)
 
     def release(self) -> None:
-        """Turn suction off, dropping whatever the gripper holds."""
+        """Call the ``release`` service (suction off).
+
+        The contract (what the model reads) is RobotApi.release.
+        """
         res = self._call(self._release, Trigger.Request(), 'release')
         if not res.success:
             raise RobotNotReadyError(f'release failed: {res.message}')
 
     def holding(self) -> bool:
-        """Return True if the gripper holds something (vacuum sealed).
+        """Return the latest gripper state; before the first one, raise.
 
-        Returns:
-            Whether an object is held.
+        The contract (what the model reads) is RobotApi.holding.
         """
         state = self._gripper
         if state is None:
@@ -439,18 +403,16 @@ class RosRobotApi(RobotApi):
         return bool(state.holding)
 
     def wait(self, seconds: float) -> None:
-        """Wait without moving.
+        """Sleep here; the skills node keeps the robot stopped meanwhile.
 
-        Args:
-            seconds: How long, 0 to 30 seconds.
+        The contract (what the model reads) is RobotApi.wait.
         """
         time.sleep(check_number('seconds', seconds, 0.0, 30.0))
 
     def say(self, text: str) -> None:
-        """Say something to the people nearby (logged and published).
+        """Publish the text on the ``say`` topic and log it.
 
-        Args:
-            text: What to say.
+        The contract (what the model reads) is RobotApi.say.
         """
         check_text('text', text, 1000)
         self._say_pub.publish(String(data=text))
