@@ -13,13 +13,15 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from codeact_robot.world import Rect, World  # noqa: E402
 
+BLOCKED_COLOUR = '#f5b041'  # aisles the robot found blocked
+
 
 def _rect(ax, rect: Rect, **style) -> None:
     ax.add_patch(Rectangle((rect.xmin, rect.ymin), rect.size[0], rect.size[1], **style))
 
 
 def plot_path(world: World, path: Sequence[tuple[float, float]], out: Path, title: str = '',
-              obstacles: Sequence[Rect] = ()) -> Path:
+              obstacles: Sequence[Rect] = (), blocked_aisles: Sequence[str] = ()) -> Path:
     """Write a PNG of ``path`` (map-frame x, y points) over the world's map and return its path.
 
     Args:
@@ -28,13 +30,21 @@ def plot_path(world: World, path: Sequence[tuple[float, float]], out: Path, titl
         out: Where to write the PNG (parent folders are created).
         title: Figure title, e.g. the command.
         obstacles: Extra rectangles to draw, e.g. the obstacles the robot met.
+        blocked_aisles: Aisles to mark blocked, e.g. what the robot found blocked on the way
+            (RobotApi.blocked_aisles() after the episode).
     """
     fig, ax = plt.subplots(figsize=(9, 6.5), dpi=110)
     b = world.bounds
+    blocked = {name.lower() for name in blocked_aisles}
     for aisle in world.aisles:
-        _rect(ax, aisle.rect, facecolor='#eef3fb', edgecolor='none')
-        ax.text(*aisle.rect.center, aisle.name, ha='center', va='center', color='#8aa0c0',
-                fontsize=8)
+        if aisle.name.lower() in blocked:
+            _rect(ax, aisle.rect, facecolor=BLOCKED_COLOUR, edgecolor='#a04000', hatch='xx',
+                  linewidth=0.8)
+            label, colour = f'{aisle.name}: blocked', '#803000'
+        else:
+            _rect(ax, aisle.rect, facecolor='#eef3fb', edgecolor='none')
+            label, colour = aisle.name, '#8aa0c0'
+        ax.text(*aisle.rect.center, label, ha='center', va='center', color=colour, fontsize=8)
     for zone in world.keep_out:
         _rect(ax, zone.rect, facecolor='#f8d7d7', edgecolor='#c44', hatch='//', linewidth=0.8)
     for wall in world.walls:

@@ -150,10 +150,18 @@ class RobotSession:
         if transcript is not None:
             # beside the episode's transcript, with the same name: one pair per command
             plot = plot_path(self.world, recorder.points, transcript.with_suffix('.path.png'),
-                             title=f'{command}  [{self.options.scenario}]')
+                             title=f'{command}  [{self.options.scenario}]',
+                             blocked_aisles=self._blocked_aisles())
         return EpisodeOutcome(command=command, success=result.success, summary=result.summary,
                               failure_reason=result.failure_reason, turns=result.turns,
                               run_dir=run_dir, transcript=transcript, plot=plot)
+
+    def _blocked_aisles(self) -> list[str]:
+        """Return the aisles the robot remembers as blocked (empty when it cannot say)."""
+        try:
+            return list(self.robot.blocked_aisles())
+        except RobotApiError:
+            return []  # the plot is still worth having without them
 
     def cancel(self) -> None:
         """Stop the running episode: its code and the robot."""

@@ -9,7 +9,7 @@ import pytest
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def run_cli(tmp_path, completions, command='where are you?'):
+def run_cli(tmp_path, completions, command='where are you?', *extra):
     script = tmp_path / 'script.yaml'
     blocks = []
     for code in completions:
@@ -18,7 +18,7 @@ def run_cli(tmp_path, completions, command='where are you?'):
     script.write_text(''.join(blocks))
     return subprocess.run(
         [sys.executable, '-m', 'codeact_robot.cli', 'run', command, '--replay', str(script),
-         '--runs-dir', str(tmp_path / 'runs'), '--real-time-factor', '2'],
+         '--runs-dir', str(tmp_path / 'runs'), '--real-time-factor', '2', *extra],
         capture_output=True, text=True, timeout=240)
 
 
@@ -38,3 +38,21 @@ def test_run_exits_non_zero_when_the_model_fails_the_task(tmp_path):
     out = run_cli(tmp_path, ["fail('I cannot lift a forklift')"], 'lift the forklift')
     assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
     assert 'NOT DONE' in out.stdout and 'I cannot lift a forklift' in out.stdout
+
+
+def test_plot_marks_the_aisle_the_robot_found_blocked(tmp_path):
+    import cv2
+    import numpy as np
+
+    from codeact_robot.path_plot import BLOCKED_COLOUR
+
+    out = run_cli(tmp_path, ['r = go_to("packing station")\nprint(r.status, r.blocked_aisle)',
+                             "done('reported the blocked aisle')"],
+                  'go to the packing station', '--scenario', 'blocked_aisle_2_at_start')
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert 'blocked aisle 2' in out.stdout
+    plot = next((tmp_path / 'runs').glob('*.path.png'))
+    hexa = BLOCKED_COLOUR.lstrip('#')
+    bgr = tuple(int(hexa[i:i + 2], 16) for i in (4, 2, 0))
+    image = cv2.imread(str(plot)).astype(int)
+    assert np.all(np.abs(image - bgr) < 25, axis=2).sum() > 1000

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from codeact_robot.path_plot import plot_path
+from codeact_robot.path_plot import BLOCKED_COLOUR, plot_path
 from codeact_robot.world import Rect, load_world
 
 
@@ -21,3 +21,17 @@ def test_plot_draws_the_path_over_the_map(tmp_path):
     assert path_pixels > 100
     empty = cv2.imread(str(plot_path(world, [], tmp_path / 'empty.png')))
     assert np.all(np.abs(empty.astype(int) - (192, 101, 21)) < 30, axis=2).sum() < path_pixels
+
+
+def test_aisles_found_blocked_are_marked(tmp_path):
+    world = load_world()
+    blocked = BLOCKED_COLOUR.lstrip('#')
+    bgr = tuple(int(blocked[i:i + 2], 16) for i in (4, 2, 0))
+
+    def blocked_pixels(path):
+        image = cv2.imread(str(path)).astype(int)
+        return np.all(np.abs(image - bgr) < 25, axis=2).sum()
+
+    marked = plot_path(world, [], tmp_path / 'blocked.png', blocked_aisles=['Aisle 2'])
+    plain = plot_path(world, [], tmp_path / 'plain.png')
+    assert blocked_pixels(marked) > 1000 > blocked_pixels(plain)
