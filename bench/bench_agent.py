@@ -94,7 +94,8 @@ def bench_llama_cpp() -> dict[str, Any]:
     if not llama_cpp_importable() or not default_model_path().is_file():
         return {'skipped': 'llama-cpp-python or the model file is missing (make setup)'}
     start = time.monotonic()
-    backend = LlamaCppBackend(context_size=4096, n_threads=2)
+    # Saved prompt states off: these numbers are prompt processing within one process.
+    backend = LlamaCppBackend(context_size=4096, n_threads=2, prompt_cache='off')
     load_s = time.monotonic() - start
     try:
         backend.clear_cache()
@@ -110,6 +111,27 @@ def bench_llama_cpp() -> dict[str, Any]:
             out['turn3_without_kv_reuse'] = _numbers(cold)
     finally:
         backend.close()
+    if OPTIONS['cold']:
+        out['first_turn_of_a_new_process'] = first_turn_with_saved_state(messages[:2])
+    return out
+
+
+def first_turn_with_saved_state(messages: list[dict[str, str]]) -> dict[str, Any]:
+    """Turn 1 in a process that saves the system prompt's state, then in one that loads it."""
+    from codeact_robot.llm.llama_cpp_backend import LlamaCppBackend
+
+    out: dict[str, Any] = {}
+    with TemporaryDirectory() as folder:
+        for label in ('saves_state', 'loads_state'):
+            backend = LlamaCppBackend(context_size=4096, n_threads=2, prompt_cache=folder)
+            try:
+                c = backend.complete(messages, stop=STOP_SEQUENCES, max_tokens=MAX_TOKENS,
+                                     timeout=3600)
+            finally:
+                backend.close()
+            out[label] = {**_numbers(c), 'prompt_state': c.extra.get('prompt_state')}
+        out['state_file_mb'] = round(sum(p.stat().st_size for p in Path(folder).iterdir())
+                                     / 1e6, 1)
     return out
 
 

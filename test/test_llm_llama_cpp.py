@@ -20,7 +20,8 @@ def backend():
         pytest.skip('llama-cpp-python is not installed (make setup builds it)')
     if not default_model_path().is_file():
         pytest.skip(f'model {default_model_path()} missing (make setup fetches it)')
-    b = LlamaCppBackend(context_size=4096, n_threads=2)
+    # No saved prompt states here: these tests measure processing the prompt in this process.
+    b = LlamaCppBackend(context_size=4096, n_threads=2, prompt_cache='off')
     yield b
     b.close()
 
@@ -47,6 +48,34 @@ def test_two_turns_reuse_the_system_prompt(backend):
     # Turn 2 evaluates only what follows the cached prefix: never the system prompt again.
     assert second.cached_tokens >= first.prompt_tokens
     assert second.extra['prompt_eval_tokens'] < second.prompt_tokens - system_tokens
+
+
+def test_a_new_process_loads_the_saved_system_prompt_state(backend, tmp_path):
+    messages = [{'role': 'system', 'content': SYSTEM},
+                {'role': 'user', 'content': 'Print the x of shelf 3.'}]
+    reference = backend.complete(messages, max_tokens=24, timeout=600)
+    writer = LlamaCppBackend(context_size=4096, n_threads=2, prompt_cache=tmp_path)
+    try:
+        saved = writer.complete(messages, max_tokens=24, timeout=600)
+    finally:
+        writer.close()
+    assert saved.extra['prompt_state'] == 'saved' and saved.cached_tokens == 0
+    assert len(list(tmp_path.glob('*.kvstate'))) == 1
+    # A fresh backend, as in the next `codeact-robot run`, starts from the saved state.
+    reader = LlamaCppBackend(context_size=4096, n_threads=2, prompt_cache=tmp_path)
+    try:
+        loaded = reader.complete(messages, max_tokens=24, timeout=600)
+        other = reader.complete([messages[0], {'role': 'user', 'content': 'Print shelf 5.'}],
+                                max_tokens=8, timeout=600)
+    finally:
+        reader.close()
+    system_tokens = len(backend.tokenize_chat(messages[:1])[0])
+    assert loaded.extra['prompt_state'] == 'loaded'
+    assert loaded.cached_tokens >= system_tokens - 3  # all but the generation prompt's tail
+    assert loaded.extra['prompt_eval_tokens'] < loaded.prompt_tokens - system_tokens + 8
+    assert loaded.text == saved.text == reference.text  # same reply, greedy decoding
+    # Another task with the same system prompt reuses it from memory now.
+    assert other.extra['prompt_state'] == '' and other.cached_tokens >= system_tokens - 3
 
 
 def test_context_overflow_is_reported(backend):

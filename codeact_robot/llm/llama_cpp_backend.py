@@ -3,11 +3,13 @@
 One ``Llama`` object is kept for the backend's lifetime. Its KV cache holds the tokens of the last
 call; llama-cpp-python re-evaluates only the tokens after the longest common prefix, so sending the
 growing message list each turn processes the long system prompt once per episode (the reuse is
-reported as ``Completion.cached_tokens``).
+reported as ``Completion.cached_tokens``). Across processes, the state after the system prompt is
+saved to disk (codeact_robot.llm.prompt_states) and loaded by the next process that sends it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,14 +25,22 @@ from codeact_robot.llm.base import (
     TokenCallback,
     truncate_at_stop,
 )
-from codeact_robot.model_cache import model_path
+from codeact_robot.llm.prompt_states import PromptStateStore
+from codeact_robot.model_cache import cache_dir, model_path
 
 PREFILL_CHUNK = 128  # prompt tokens per llama.cpp evaluation between deadline checks
+# Shorter system prompts are processed faster than a state file is read and written.
+MIN_SAVED_PREFIX = 256
 
 
 def default_model_path() -> Path:
     """Return the verified Qwen2.5-Coder-1.5B GGUF in the cache ($CODEACT_ROBOT_CACHE/models)."""
     return model_path()
+
+
+def default_prompt_state_dir() -> Path:
+    """Return where system-prompt states are saved ($CODEACT_ROBOT_CACHE/prompt_states)."""
+    return cache_dir() / 'prompt_states'
 
 
 def llama_cpp_importable() -> bool:
@@ -49,7 +59,22 @@ class LlamaCppBackend(LlmBackend):
 
     def __init__(self, model_path: str | Path | None = None, context_size: int = 4096,
                  n_threads: int = 2, n_batch: int = 256, temperature: float = 0.0,
-                 seed: int = 0, verbose: bool = False) -> None:
+                 seed: int = 0, verbose: bool = False, prompt_cache: str | Path = '',
+                 min_saved_prefix: int = MIN_SAVED_PREFIX) -> None:
+        """Load the model.
+
+        Args:
+            model_path: The GGUF file; None or '' for the verified default model.
+            context_size: Context length in tokens (prompt plus reply).
+            n_threads: CPU threads for prompt processing and generation.
+            n_batch: Tokens per llama.cpp batch.
+            temperature: Sampling temperature (0 = greedy, deterministic).
+            seed: Sampling seed.
+            verbose: Let llama.cpp print its logs.
+            prompt_cache: Folder of saved system-prompt states; '' for
+                $CODEACT_ROBOT_CACHE/prompt_states, 'off' to never save or load them.
+            min_saved_prefix: Shortest system prompt (tokens) whose state is saved.
+        """
         path = Path(model_path).expanduser() if model_path else default_model_path()
         super().__init__(path.name)
         self.model_path = path
@@ -83,6 +108,13 @@ class LlamaCppBackend(LlmBackend):
             bos_token=self._token_text(bos_id) if bos_id >= 0 else '',
             stop_token_ids=[eos_id])
         self._lock = threading.Lock()
+        self._min_saved_prefix = min_saved_prefix
+        self._states: PromptStateStore | None = None
+        if str(prompt_cache).lower() != 'off':
+            identity = (f'{path.name}:{path.stat().st_size}:{llama_cpp.__version__}:'
+                        f'{context_size}')
+            self._states = PromptStateStore(prompt_cache or default_prompt_state_dir(),
+                                            identity)
 
     def _token_text(self, token: int) -> str:
         return self._llm.detokenize([token], special=True).decode('utf-8', errors='replace')
@@ -117,7 +149,10 @@ class LlamaCppBackend(LlmBackend):
                 f'the conversation ({len(tokens)} tokens) does not fit the context of '
                 f'{self.context_size} tokens; raise context_size or use fewer turns')
         cached = self._cached_prefix(tokens)
-        self._prefill(tokens, cached, guard)
+        in_cache, state = self._system_prompt_state(messages, tokens, cached, guard)
+        if state == 'loaded':
+            cached = in_cache
+        self._prefill(tokens, in_cache, guard)
         prefill_seconds = guard.elapsed()
         guard.check()
         all_stops = [*stop, *template_stops]
@@ -147,7 +182,8 @@ class LlamaCppBackend(LlmBackend):
             completion_tokens=generated, cached_tokens=cached, seconds=guard.elapsed(),
             first_token_seconds=guard.first_token, finish_reason=reason,
             extra={'prompt_eval_tokens': len(tokens) - cached,
-                   'prompt_eval_seconds': round(prefill_seconds, 3)})
+                   'prompt_eval_seconds': round(prefill_seconds, 3),
+                   'prompt_state': state})
 
     def _prefill(self, tokens: list[int], cached: int, guard: StreamGuard) -> None:
         """Evaluate the prompt after the cached prefix in chunks, checking the deadline.
@@ -160,6 +196,57 @@ class LlamaCppBackend(LlmBackend):
         for i in range(cached, len(tokens), PREFILL_CHUNK):
             guard.check()
             self._llm.eval(tokens[i:i + PREFILL_CHUNK])
+
+    def _system_prompt_state(self, messages: Sequence[Message], tokens: list[int],
+                             cached: int, guard: StreamGuard) -> tuple[int, str]:
+        """Bring the system prompt into the KV cache from disk, or save it there.
+
+        Returns the number of prompt tokens now in the KV cache and what happened: 'loaded'
+        (from a file), 'saved' (processed now and written), or '' (nothing to do: no long
+        system prompt, it is already in memory, or the store is off).
+        """
+        if self._states is None or not messages or messages[0].get('role') != 'system':
+            return cached, ''
+        system_tokens, _ = self.tokenize_chat(messages[:1])
+        prefix = 0
+        for a, b in zip(system_tokens, tokens, strict=False):
+            if a != b:
+                break
+            prefix += 1
+        prefix = min(prefix, len(tokens) - 1)
+        if prefix < self._min_saved_prefix or cached >= prefix:
+            return cached, ''
+        head = tokens[:prefix]
+        blob = self._states.load(head)
+        if blob is not None:
+            if self._set_state(head, blob):
+                return prefix, 'loaded'
+            self._states.discard(head)  # another llama.cpp build wrote it: process anew
+            cached = 0
+        self._prefill(head, cached, guard)
+        try:
+            self._states.save(head, self._get_state())
+        except OSError:
+            return prefix, ''  # a full or read-only disk costs speed, not the reply
+        return prefix, 'saved'
+
+    def _get_state(self) -> bytes:
+        import llama_cpp
+        ctx = self._llm._ctx.ctx
+        size = llama_cpp.llama_state_get_size(ctx)
+        buf = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_get_data(ctx, buf, size)
+        return bytes(buf)[:written]
+
+    def _set_state(self, tokens: list[int], blob: bytes) -> bool:
+        import llama_cpp
+        buf = (ctypes.c_uint8 * len(blob)).from_buffer_copy(blob)
+        if llama_cpp.llama_state_set_data(self._llm._ctx.ctx, buf, len(blob)) != len(blob):
+            self._llm.reset()  # n_tokens 0: the next eval drops whatever was set
+            return False
+        self._llm.input_ids[:len(tokens)] = tokens
+        self._llm.n_tokens = len(tokens)
+        return True
 
     def _cached_prefix(self, tokens: list[int]) -> int:
         """Count the prompt tokens already in the KV cache (what llama.cpp will skip)."""
