@@ -11,6 +11,7 @@ from test_agent_robot_double import WarehouseRobotDouble
 from codeact_robot.agent import AgentConfig, AgentEvent, CodeActAgent, read_transcript
 from codeact_robot.agent.loop import clip_middle
 from codeact_robot.llm import ReplayBackend
+from codeact_robot.llm.base import GenerationTimeoutError
 from codeact_robot.world import load_world
 
 WORLD = load_world()
@@ -273,3 +274,30 @@ def test_cancel_kills_code_that_never_calls_the_robot(tmp_path):
     # Killed by the cancel, not by the 120 s turn timeout.
     assert execution['status'] == 'killed' and execution['exc_type'] == 'Cancelled'
     assert 'episode cancelled' in robot.stops
+
+
+class _SlowModel(ReplayBackend):
+    """A model that never finishes a reply within the time it is given."""
+
+    def complete(self, messages, *, stop=(), max_tokens=512, timeout=120.0, on_token=None,
+                 cancel=None):
+        self.timeouts = [*getattr(self, 'timeouts', []), timeout]
+        raise GenerationTimeoutError(f'no complete answer within {timeout:.0f} s')
+
+
+@pytest.mark.parametrize('episode_s, generation_s, limit_hit', [(5, 120, True), (60, 2, False)])
+def test_slow_reply_ends_at_the_episode_limit_or_is_an_llm_error(tmp_path, episode_s,
+                                                                 generation_s, limit_hit):
+    robot = WarehouseRobotDouble(WORLD)
+    cfg = AgentConfig(max_episode_seconds=episode_s, generation_timeout=generation_s)
+    model = _SlowModel(['unused'])
+    with CodeActAgent(llm=model, robot=robot, world=WORLD, config=cfg,
+                      runs_dir=tmp_path) as agent:
+        result = agent.run('go to the charging dock')
+    assert not result.success and robot.stops
+    assert model.timeouts[0] <= min(episode_s, generation_s)
+    if limit_hit:  # the task took too long: a verdict, not an infrastructure error
+        assert result.error is None and 'episode time limit (5 s)' in result.failure_reason
+    else:  # the backend is too slow for one reply: an LLM error
+        assert result.error == 'GenerationTimeoutError'
+        assert result.failure_reason.startswith('LLM error')

@@ -23,6 +23,7 @@ from codeact_robot.api.types import Pose
 from codeact_robot.executor import ExecutorError
 from codeact_robot.llm.base import (
     GenerationCancelledError,
+    GenerationTimeoutError,
     LlmBackend,
     LlmError,
     Message,
@@ -113,6 +114,10 @@ class EpisodeResult:
 
 class EpisodeCancelledError(Exception):
     """Raised inside the loop when cancel() was called."""
+
+
+class EpisodeTimeLimitError(Exception):
+    """Raised inside the loop when the episode's time ran out during a model reply."""
 
 
 @dataclass
@@ -237,6 +242,11 @@ class EpisodeAgent(ABC):
                 result = self._turn(turn, episode, remaining)
         except (EpisodeCancelledError, GenerationCancelledError):
             result = self._finish(False, '', turn, 'cancelled', transcript)
+        except EpisodeTimeLimitError:
+            self._stop_robot('episode time limit')
+            result = self._finish(False, '', turn, 'episode time limit '
+                                  f'({cfg.max_episode_seconds:g} s) reached while the model was '
+                                  'writing its reply', transcript)
         except (LlmError, ExecutorError) as e:
             what = 'LLM error' if isinstance(e, LlmError) else 'executor error'
             self._stop_robot(f'agent error: {e}' if isinstance(e, LlmError) else f'{what}: {e}')
@@ -258,12 +268,22 @@ class EpisodeAgent(ABC):
         return result
 
     def _generate(self, episode: Episode, stop: tuple[str, ...], remaining: float) -> Any:
-        """Ask the model for the next reply (cancellable, bounded) and count its tokens."""
+        """Ask the model for the next reply (cancellable, bounded) and count its tokens.
+
+        A reply cut short by what remained of the episode ends the episode at its time limit
+        (the model was too slow for the task); one cut by ``generation_timeout`` is an LLM
+        failure (the backend is too slow or stuck).
+        """
         cfg = self.config
-        completion = self.llm.complete(
-            episode.messages, stop=stop, max_tokens=cfg.max_new_tokens,
-            timeout=min(cfg.generation_timeout, remaining), on_token=self.on_token,
-            cancel=self._cancel)
+        try:
+            completion = self.llm.complete(
+                episode.messages, stop=stop, max_tokens=cfg.max_new_tokens,
+                timeout=min(cfg.generation_timeout, remaining), on_token=self.on_token,
+                cancel=self._cancel)
+        except GenerationTimeoutError as e:
+            if remaining < cfg.generation_timeout:
+                raise EpisodeTimeLimitError() from e
+            raise
         episode.prompt_tokens += completion.prompt_tokens or 0
         episode.completion_tokens += completion.completion_tokens or 0
         return completion
