@@ -53,7 +53,6 @@ def test_two_turns_reuse_the_system_prompt(backend):
 def test_a_new_process_loads_the_saved_system_prompt_state(backend, tmp_path):
     messages = [{'role': 'system', 'content': SYSTEM},
                 {'role': 'user', 'content': 'Print the x of shelf 3.'}]
-    reference = backend.complete(messages, max_tokens=24, timeout=600)
     writer = LlamaCppBackend(context_size=4096, n_threads=2, prompt_cache=tmp_path)
     try:
         saved = writer.complete(messages, max_tokens=24, timeout=600)
@@ -73,7 +72,8 @@ def test_a_new_process_loads_the_saved_system_prompt_state(backend, tmp_path):
     assert loaded.extra['prompt_state'] == 'loaded'
     assert loaded.cached_tokens >= system_tokens - 3  # all but the generation prompt's tail
     assert loaded.extra['prompt_eval_tokens'] < loaded.prompt_tokens - system_tokens + 8
-    assert loaded.text == saved.text == reference.text  # same reply, greedy decoding
+    # The loaded state is the saved one bit for bit: greedy decoding gives the same reply.
+    assert loaded.text == saved.text
     # Another task with the same system prompt reuses it from memory now.
     assert other.extra['prompt_state'] == '' and other.cached_tokens >= system_tokens - 3
 
