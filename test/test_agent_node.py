@@ -41,15 +41,18 @@ FETCH = [
 class Client:
     """An action client node with bounded waits."""
 
-    def __init__(self, runner: NodeRunner) -> None:
+    def __init__(self, runner: NodeRunner, server: Node) -> None:
         self.node = runner.add(Node('agent_test_client', context=runner.context))
         self.action = ActionClient(self.node, ExecuteCommand, ACTION_NAME)
         self.feedback: list[ExecuteCommand.Feedback] = []
         assert self.action.wait_for_server(timeout_sec=30.0)
-        # The server's feedback publisher must see us, or the first feedback could be lost.
+        # Feedback is volatile: what the server publishes before it has discovered our
+        # subscription is lost, and a replayed episode is over in a fraction of a second.
+        # Discovery is not symmetric, so wait until each side sees the other.
         feedback_topic = ACTION_NAME + '/_action/feedback'
-        wait_for(lambda: self.node.count_publishers(feedback_topic) > 0, 30.0,
-                 'the feedback topic to match')
+        wait_for(lambda: self.node.count_publishers(feedback_topic) > 0
+                 and server.count_subscribers(feedback_topic) > 0, 30.0,
+                 'the feedback topic to match on both sides')
 
     def send(self, command: str):
         future = self.action.send_goal_async(
@@ -76,8 +79,8 @@ def _node(runner: NodeRunner, robot: WarehouseRobotDouble, replies: list[str] | 
 def test_execute_command_action_with_feedback(tmp_path):
     robot = WarehouseRobotDouble(WORLD)
     with NodeRunner() as runner:
-        _node(runner, robot, FETCH, tmp_path, max_turns=4)
-        client = Client(runner)
+        server = _node(runner, robot, FETCH, tmp_path, max_turns=4)
+        client = Client(runner, server)
         handle = client.send('bring the red box to the packing station')
         assert handle.accepted
         response = client.result(handle)
@@ -100,8 +103,9 @@ def test_execute_command_action_with_feedback(tmp_path):
 def test_cancel_stops_code_and_robot_and_single_goal_policy(tmp_path):
     robot = WarehouseRobotDouble(WORLD)
     with NodeRunner() as runner:
-        _node(runner, robot, ['```python\nwait(30)\ngo_to("packing station")\n```'], tmp_path)
-        client = Client(runner)
+        server = _node(runner, robot, ['```python\nwait(30)\ngo_to("packing station")\n```'],
+                       tmp_path)
+        client = Client(runner, server)
         handle = client.send('wait, then deliver')
         wait_for(lambda: any(f.phase == 'executing' for f in client.feedback), 30.0,
                  'the code to start')
