@@ -22,6 +22,7 @@ from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.api.types import Pose
 from codeact_robot.executor import ExecutorError
 from codeact_robot.llm.base import (
+    Completion,
     GenerationCancelledError,
     GenerationTimeoutError,
     LlmBackend,
@@ -141,7 +142,8 @@ class EpisodeAgent(ABC):
 
     #: Written into the transcript's episode_start record.
     mode = ''
-    #: The mode's prompt texts; ``observation`` formats what the model reads after an action.
+    #: The mode's prompt texts: ``task`` opens an episode, ``observation`` formats what the
+    #: model reads after an action.
     _templates: Any
 
     def __init__(self, llm: LlmBackend, robot: RobotApi, world: Any | None,
@@ -161,9 +163,9 @@ class EpisodeAgent(ABC):
 
     # -- what a mode provides ---------------------------------------------------------------
 
-    @abstractmethod
     def _first_message(self, task: str) -> str:
         """Return the user message that opens an episode for ``task``."""
+        return self._templates.task.format(task=task).strip()
 
     def _start_episode(self) -> None:
         """Reset per-episode state before the first turn (inside the error handling)."""
@@ -267,7 +269,8 @@ class EpisodeAgent(ABC):
                               or result.failure_reason, pose=self._pose()))
         return result
 
-    def _generate(self, episode: Episode, stop: tuple[str, ...], remaining: float) -> Any:
+    def _generate(self, episode: Episode, stop: tuple[str, ...],
+                  remaining: float) -> Completion:
         """Ask the model for the next reply (cancellable, bounded) and count its tokens.
 
         A reply cut short by what remained of the episode ends the episode at its time limit
@@ -287,6 +290,19 @@ class EpisodeAgent(ABC):
         episode.prompt_tokens += completion.prompt_tokens or 0
         episode.completion_tokens += completion.completion_tokens or 0
         return completion
+
+    def _known_places(self, places: Any) -> Any:
+        """Return the places for the prompt: given, else the world's, else the robot's."""
+        if places is None and self.world is None:
+            return self.robot.locations()
+        return places
+
+    @staticmethod
+    def _turn_record(turn: int, prompt: str, completion: Completion) -> dict[str, Any]:
+        """Return the transcript fields every turn has: the prompt, the reply, its numbers."""
+        llm = completion.to_dict()
+        llm.pop('text', None)
+        return {'turn': turn, 'prompt': prompt, 'completion': completion.text, 'llm': llm}
 
     def _observe(self, result_text: str, pose: Pose | None) -> str:
         """Return the observation the model reads: the action's result and the robot state."""

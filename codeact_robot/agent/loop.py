@@ -29,7 +29,7 @@ from codeact_robot.agent.prompt import build_system_prompt, load_prompt_file, wo
 from codeact_robot.api.errors import RobotApiError
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.api.types import Place
-from codeact_robot.llm.base import Completion, GenerationCancelledError, LlmBackend
+from codeact_robot.llm.base import LlmBackend
 
 __all__ = [
     'PHASES', 'STOP_SEQUENCES', 'AgentConfig', 'AgentEvent', 'CodeActAgent', 'CodeExecutor',
@@ -130,9 +130,7 @@ class CodeActAgent(EpisodeAgent):
     def _build_prompt(self, places: Sequence[Place] | Mapping[str, Place] | None,
                       inventory: Mapping[str, str] | None,
                       limits: Mapping[str, Any] | Sequence[str] | None) -> str:
-        if places is None and self.world is None:
-            places = self.robot.locations()
-        facts = world_facts(self.world, places, inventory, limits)
+        facts = world_facts(self.world, self._known_places(places), inventory, limits)
         return build_system_prompt(facts.places, limits=facts.limits or None,
                                    aisles=facts.aisles, inventory=facts.inventory,
                                    prompt_file=self.config.prompt_file,
@@ -167,43 +165,24 @@ class CodeActAgent(EpisodeAgent):
         """Stop the executor's sandbox."""
         self._executor.close()
 
-    def run(self, task: str) -> EpisodeResult:
-        """Run one episode for a plain-language task and return how it ended.
-
-        Model mistakes (errors, no code, blocked motions) go back to the model as observations;
-        LLM and executor infrastructure errors stop the robot and end the episode with
-        ``error`` set; anything else stops the robot and propagates.
-        """
-        with self._outcome_lock:
-            self._outcome = None
-        return super().run(task)
-
     # -- one turn --------------------------------------------------------------------------
-
-    def _first_message(self, task: str) -> str:
-        return self._templates.task.format(task=task).strip()
 
     def _start_episode(self) -> None:
         super()._start_episode()
+        with self._outcome_lock:
+            self._outcome = None
         self._executor.reset()
 
     def _turn(self, turn: int, episode: Episode, remaining: float) -> EpisodeResult | None:
         cfg = self.config
         messages, transcript = episode.messages, episode.transcript
-        sent = len(messages)
-        try:
-            completion = self._generate(episode, cfg.stop, remaining)
-        except GenerationCancelledError as e:
-            raise EpisodeCancelledError() from e
+        prompt = messages[-1]['content']
+        completion = self._generate(episode, cfg.stop, remaining)
         reply = close_open_fence(completion.text.strip())
         messages.append({'role': 'assistant', 'content': reply})
         extracted = extract_code(completion.text)
-        record: dict[str, Any] = {
-            'turn': turn, 'prompt': messages[sent - 1]['content'],
-            'completion': completion.text, 'llm': _completion_record(completion),
-            'code': extracted.code, 'code_source': extracted.source,
-            'code_blocks': extracted.blocks,
-        }
+        record = {**self._turn_record(turn, prompt, completion), 'code': extracted.code,
+                  'code_source': extracted.source, 'code_blocks': extracted.blocks}
         self._check_cancel()
         if not extracted:
             observation = self._templates.no_code.strip()
@@ -231,8 +210,3 @@ class CodeActAgent(EpisodeAgent):
         messages.append({'role': 'user', 'content': observation})
         return None
 
-
-def _completion_record(c: Completion) -> dict[str, Any]:
-    out = c.to_dict()
-    out.pop('text', None)
-    return out

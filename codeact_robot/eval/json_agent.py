@@ -257,9 +257,7 @@ class JsonToolAgent(EpisodeAgent):
     def _build_prompt(self, places: Sequence[Place] | Mapping[str, Place] | None,
                       inventory: Mapping[str, str] | None,
                       limits: Mapping[str, Any] | Sequence[str] | None) -> str:
-        if places is None and self.world is None:
-            places = self.robot.locations()
-        return build_json_prompt(self.world, places, inventory, limits,
+        return build_json_prompt(self.world, self._known_places(places), inventory, limits,
                                  n_examples=self.config.n_examples,
                                  prompt_file=self._prompt_file)
 
@@ -271,24 +269,17 @@ class JsonToolAgent(EpisodeAgent):
 
     # -- one turn --------------------------------------------------------------------------
 
-    def _first_message(self, task: str) -> str:
-        return self._templates.task.format(task=task).strip()
-
     def _turn(self, turn: int, episode: Episode, remaining: float) -> EpisodeResult | None:
         cfg = self.config
         messages, transcript = episode.messages, episode.transcript
-        sent = len(messages)
+        prompt = messages[-1]['content']
         completion = self._generate(episode, JSON_STOP, remaining)
         call = parse_tool_call(completion.text)
         # The history shows the call as it was meant: with braces a stop sequence cut off.
         messages.append({'role': 'assistant', 'content': (completion.text.rstrip()
                                                           + call.repaired).strip()})
-        llm_record = completion.to_dict()
-        llm_record.pop('text', None)
-        record: dict[str, Any] = {'turn': turn, 'prompt': messages[sent - 1]['content'],
-                                  'completion': completion.text, 'llm': llm_record,
-                                  'tool': call.tool, 'args': call.args,
-                                  'parse_error': call.error, 'extra_calls': call.extra_calls}
+        record = {**self._turn_record(turn, prompt, completion), 'tool': call.tool,
+                  'args': call.args, 'parse_error': call.error, 'extra_calls': call.extra_calls}
         if not call:
             observation = self._templates.bad_call.format(problem=call.error).strip()
             transcript.write('turn', **record, observation=observation)
