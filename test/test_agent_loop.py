@@ -10,6 +10,7 @@ from test_agent_robot_double import WarehouseRobotDouble
 
 from codeact_robot.agent import AgentConfig, AgentEvent, CodeActAgent, read_transcript
 from codeact_robot.agent.loop import clip_middle
+from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.llm import ReplayBackend
 from codeact_robot.llm.base import GenerationTimeoutError
 from codeact_robot.world import load_world
@@ -20,8 +21,9 @@ WORLD = load_world()
 def make_agent(tmp_path: Path, completions: list[str], robot: WarehouseRobotDouble | None = None,
                events: list[AgentEvent] | None = None, **config: object) -> CodeActAgent:
     robot = robot or WarehouseRobotDouble(WORLD)
+    # Every API function and no worked examples: the loop is what these tests pin down.
     cfg = AgentConfig(**{'max_turns': 6, 'max_episode_seconds': 60, 'turn_timeout': 20,
-                         **config})
+                         'functions': RobotApi.LLM_FUNCTIONS, 'n_examples': 0, **config})
     return CodeActAgent(llm=ReplayBackend(completions), robot=robot, world=WORLD, config=cfg,
                         runs_dir=tmp_path / 'runs',
                         on_event=events.append if events is not None else None)
@@ -58,9 +60,9 @@ def test_fetch_and_deliver_episode(tmp_path):
     assert second_prompt[-2]['role'] == 'assistant' and 'go_to("shelf B")' in second_prompt[-2][
         'content']
     observation = second_prompt[-1]['content']
-    assert observation.startswith('Observation:') and 'holding: yes' in observation
+    assert observation.startswith('Observation:') and 'at shelf B, holding a box' in observation
     pb = WORLD.places['shelf B']
-    assert f'x={pb.x:.2f} y={pb.y:.2f}' in observation
+    assert f'pose=Pose(x={pb.x:g}, y={pb.y:g}' in observation
     # The transcript has everything, one JSON record per line.
     records = read_transcript(result.transcript_path)
     assert [r['event'] for r in records] == ['episode_start', 'turn', 'turn', 'episode_end']
@@ -81,22 +83,36 @@ def test_errors_go_back_to_the_model_with_the_trimmed_traceback(tmp_path):
         result = agent.run('pick up the blue box')
     assert result.success and result.turns == 2
     observation = agent.llm.calls[1][-1]['content']
-    assert 'NotFoundError' in observation and 'File "<model>", line 1' in observation
+    assert 'NotFoundError' in observation and 'Error in line 1: grasp("blue")' in observation
     assert 'codeact_robot' not in observation  # the host's frames are not shown
-    assert 'holding: no' in observation
+    assert 'holding nothing' in observation
 
 
 def test_blocked_aisle_then_avoid(tmp_path):
     robot = WarehouseRobotDouble(WORLD, blocked_aisle='aisle 2')
-    replies = ['```python\nr = go_to("charging dock")\nprint(r.status, r.blocked_aisle)\n```',
-               '```python\nr = go_to("charging dock", avoid=["aisle 2"])\n'
+    dock = WORLD.places['charging dock']
+    replies = [f'```python\nr = move_to({dock.x}, {dock.y})\n'
+               'print(r.status, r.blocked_aisle)\n```',
+               '```python\nr = move_to(0.9, 6.5, avoid=["aisle 2"])\n'
                'done("docked") if r.arrived else fail(r.message)\n```']
     with make_agent(tmp_path, replies, robot) as agent:
         result = agent.run('go to the charging dock')
     assert result.success
     assert 'blocked aisle 2' in agent.llm.calls[1][-1]['content']
-    assert robot.called('go_to')[-1] == (('charging dock',), {'speed': None,
-                                                              'avoid': ['aisle 2']})
+    assert robot.called('move_to')[-1][1]['avoid'] == ['aisle 2']
+
+
+def test_go_to_goes_round_a_blocked_aisle_by_itself(tmp_path):
+    robot = WarehouseRobotDouble(WORLD, blocked_aisle='aisle 2')
+    replies = ['```python\nr = go_to("charging dock")\nprint(r.status)\n```',
+               '```python\ndone("at the charging dock")\n```']
+    with make_agent(tmp_path, replies, robot) as agent:
+        result = agent.run('go to the charging dock')
+    assert result.success and result.turns == 2
+    observation = agent.llm.calls[1][-1]['content']
+    assert 'arrived at charging dock (found aisle 2 blocked and went round)' in observation
+    assert [k['avoid'] for _, k in robot.called('move_to')] == [None, ['aisle 2']]
+    assert 'at charging dock' in observation
 
 
 def test_fail_refusal_and_no_code_reply(tmp_path):
@@ -158,7 +174,9 @@ def test_cancel_while_executing_stops_code_and_robot(tmp_path):
     robot = CancelledDuringWait(WORLD)
     replies = ['```python\nwait(30)\ngo_to("packing station")\n```']
     agent = CodeActAgent(llm=ReplayBackend(replies), robot=robot, world=WORLD,
-                         config=AgentConfig(max_turns=3, turn_timeout=60), runs_dir=tmp_path)
+                         config=AgentConfig(max_turns=3, turn_timeout=60,
+                                                functions=RobotApi.LLM_FUNCTIONS),
+                             runs_dir=tmp_path)
     holder['agent'] = agent
     with agent:
         result = agent.run('wait and deliver')
@@ -265,7 +283,9 @@ def test_cancel_kills_code_that_never_calls_the_robot(tmp_path):
     robot = CancelAfterSay(WORLD)
     replies = ['```python\nsay("working")\nwhile True:\n    pass\n```']
     agent = CodeActAgent(llm=ReplayBackend(replies), robot=robot, world=WORLD,
-                         config=AgentConfig(max_turns=2, turn_timeout=120), runs_dir=tmp_path)
+                         config=AgentConfig(max_turns=2, turn_timeout=120,
+                                                functions=RobotApi.LLM_FUNCTIONS),
+                             runs_dir=tmp_path)
     holder['agent'] = agent
     with agent:
         result = agent.run('say something and spin')

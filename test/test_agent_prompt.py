@@ -7,9 +7,11 @@ import inspect
 import pytest
 
 from codeact_robot.agent.prompt import (
+    EXAMPLES_NOTE,
     api_reference,
     build_system_prompt,
     compact_docstring,
+    example_messages,
     load_prompt_file,
 )
 from codeact_robot.api.errors import API_ERRORS
@@ -22,16 +24,25 @@ PLACES = [Place('shelf Z', 1.5, -2.25, 0.0, 'shelf', 'spare parts'),
 
 
 def test_every_llm_function_is_documented_from_its_docstring():
-    ref = api_reference()
+    ref = api_reference(RobotApi.LLM_FUNCTIONS)
     for name in RobotApi.LLM_FUNCTIONS:
         fn = getattr(RobotApi, name)
         first_line = inspect.getdoc(fn).splitlines()[0]
         assert f'\n{name}(' in '\n' + ref, name
         assert first_line in ref, name
-    assert 'emergency_stop' not in ref  # trusted side only
+    assert 'emergency_stop' not in ref and 'stock_list' not in ref  # trusted side only
     assert ('move_to(x: float, y: float, theta: float | None = None, speed: float | None = '
             'None, avoid: list[str] | None = None) -> MoveResult') in ref
     assert 'locations() -> dict[str, Place]' in ref
+
+
+def test_the_default_prompt_shows_the_few_task_level_functions():
+    ref = api_reference()
+    shown = [line.split('(')[0] for line in ref.splitlines() if not line.startswith(' ')]
+    assert shown == list(RobotApi.PROMPT_FUNCTIONS) and len(shown) <= 8
+    assert 'go_to(name: str, avoid: list[str] | None = None) -> MoveResult' in ref
+    assert 'fetch(box: str, to: str) -> str' in ref
+    assert 'look(where: str | None = None) -> list[Detection]' in ref
 
 
 def test_compact_docstring_joins_sections():
@@ -52,20 +63,36 @@ def test_prompt_holds_places_limits_rules_and_examples():
     assert '- dock 9: 0.00, 7.00\n' in prompt
     assert 'aisle 7' in prompt and 'red box -> shelf Z' in prompt
     assert '- max linear speed: 0.5 m/s' in prompt
-    assert 'ONE ```python block' in prompt and 'done(summary)' in prompt
-    assert 'fail(reason)' in prompt and 'unsafe' in prompt
+    assert 'ONE ```python block' in prompt and 'done(summary: str)' in prompt
+    assert 'fail(reason: str)' in prompt and 'Unsafe request' in prompt
     for err in API_ERRORS:
         assert err.__name__ in prompt
     assert 'MoveResult(status, message, pose, blocked_at, blocked_aisle' in prompt
-    examples = load_prompt_file().examples
-    assert len(examples) >= 3 and prompt.count('Example ') == len(examples)
-    assert 'avoid=["aisle 2"]' in prompt  # the blocked-aisle example
+    assert 'Route(' not in prompt and 'Place(' not in prompt  # not returned by its functions
+    assert EXAMPLES_NOTE in prompt  # the examples follow as chat turns
     assert '{' not in prompt.replace('{}', '') or 'dict[' in prompt  # no unfilled fields
+
+
+def test_examples_are_chat_turns_from_another_warehouse():
+    t = load_prompt_file()
+    messages = example_messages(t.examples, t.task, t.observation)
+    assert messages[0] == {'role': 'user', 'content': 'Task: ' + t.examples[0]['task']}
+    roles = [m['role'] for m in messages]
+    assert all(a != b for a, b in zip(roles, roles[1:], strict=False))  # they alternate
+    assert sum(m['content'].startswith('Task: ') for m in messages) == len(t.examples) >= 4
+    assert all('Robot: ' in m['content'] for m in messages
+               if m['content'].startswith('Observation:'))
+    text = '\n'.join(m['content'] for m in messages)
+    world = load_world()
+    for name in [*world.places, *(b.name for b in world.boxes), *(a.name for a in world.aisles),
+                 *(z.name for z in world.keep_out)]:
+        assert name not in text, f'an example names {name!r} of the real world'
+    assert 'fail(' in text and 'fetch(' in text and 'look(' in text  # refusal, task skills
 
 
 def test_examples_and_defaults_are_optional():
     prompt = build_system_prompt(PLACES, n_examples=0)
-    assert 'Example 1' not in prompt
+    assert EXAMPLES_NOTE not in prompt
     defaults = load_prompt_file().default_limits
     assert defaults[0].strip().splitlines()[0] in prompt
     assert build_system_prompt({p.name: p for p in PLACES}, n_examples=0) == prompt
@@ -78,8 +105,12 @@ def test_prompt_from_the_real_world_has_all_its_places():
     for name, place in world.places.items():
         assert f'- {name}: {place.x:.2f}, {place.y:.2f}' in prompt
     assert 'red box -> shelf B' in prompt
-    # Small models need a short prompt: about 2,000 tokens at most (~3.5 chars a token).
-    assert len(prompt) < 7500, len(prompt)
+    # Small models need a short prompt: under 2,000 tokens (~3.5 chars a token), examples
+    # included.
+    t = load_prompt_file()
+    examples = sum(len(m['content']) for m in example_messages(t.examples, t.task,
+                                                               t.observation))
+    assert len(prompt) + examples < 7000, (len(prompt), examples)
 
 
 def test_examples_only_call_api_functions():

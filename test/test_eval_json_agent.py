@@ -2,7 +2,7 @@
 
 import json
 
-from codeact_robot.agent.prompt import api_reference
+from codeact_robot.agent.prompt import EXAMPLES_NOTE, api_reference
 from codeact_robot.api.types import MoveResult, Pose
 from codeact_robot.eval.json_agent import (
     build_json_prompt,
@@ -51,10 +51,10 @@ def test_prompt_has_api_places_stock_limits_and_keep_out_in_json_form():
     prompt = build_json_prompt(load_world('warehouse'))
     for fact in [api_reference(), 'shelf B: 4.50, 3.95', 'red box -> shelf B',
                  'keep-out zone "battery storage"', 'aisle 3', 'max linear speed: 0.50',
-                 'Example 3. Task: pick up the blue box at shelf C']:
+                 EXAMPLES_NOTE]:
         assert fact in prompt, fact
     hint = load_json_prompt().bad_call.format(problem='No JSON tool call found.')
-    assert '{"tool": "go_to", "args": {"name": "shelf B"}}' in hint
+    assert '{"tool": "go_to", "args": {"name": "<place>"}}' in hint
     assert '```python' not in prompt
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from test_agent_robot_double import WarehouseRobotDouble
 
 from codeact_robot.agent import AgentConfig, AgentEvent, read_transcript
+from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.eval.json_agent import JsonToolAgent
 from codeact_robot.llm import ReplayBackend
 from codeact_robot.world import load_world
@@ -27,8 +28,9 @@ def call(tool: str, **args: object) -> str:
 
 def make_agent(tmp_path: Path, completions: list[str], robot: WarehouseRobotDouble,
                events: list[AgentEvent] | None = None, **config: object) -> JsonToolAgent:
+    # Every API function and no worked examples: the loop is what these tests pin down.
     cfg = AgentConfig(**{'max_turns': 6, 'max_episode_seconds': 60, 'turn_timeout': 20,
-                         **config})
+                         'functions': RobotApi.LLM_FUNCTIONS, 'n_examples': 0, **config})
     return JsonToolAgent(llm=ReplayBackend(completions), robot=robot, world=WORLD, config=cfg,
                          runs_dir=tmp_path / 'runs',
                          on_event=events.append if events is not None else None)
@@ -52,14 +54,14 @@ def test_fetch_one_call_per_turn_and_done_ends_the_episode(tmp_path):
     assert records[0]['event'] == 'episode_start' and records[0]['mode'] == 'json'
     turns = [r for r in records if r['event'] == 'turn']
     assert turns[0]['tool'] == 'go_to' and '"status": "arrived"' in turns[0]['observation']
-    assert 'holding: yes' in turns[1]['observation']
+    assert 'at shelf B, holding a box' in turns[1]['observation']
     assert records[-1]['event'] == 'episode_end' and records[-1]['success']
 
 
 def test_errors_and_bad_calls_go_back_to_the_model(tmp_path):
     robot = WarehouseRobotDouble(WORLD, blocked_aisle='aisle 2')
     replies = ['I will go now.', call('grasp', target='red'), call('teleport', to='B'),
-               call('go_to', name='shelf B'), call('go_to', name='shelf B', avoid=['aisle 2']),
+               call('move_to', x=4.5, y=3.95), call('go_to', name='shelf B', avoid=['aisle 2']),
                call('fail', reason='gave up')]
     with make_agent(tmp_path, replies, robot) as agent:
         result = agent.run('bring the red box to the packing station')

@@ -85,7 +85,7 @@ def test_api_errors_keep_their_names_and_are_catchable(ex):
     res = ex.run("try:\n    go_to('shelf Z')\nexcept UnknownPlaceError as e:\n"
                  "    print('caught', e)\n")
     assert res.ok, res.to_observation()
-    assert res.stdout.startswith("caught unknown place 'shelf Z'; known: start")
+    assert res.stdout.startswith("caught unknown place 'shelf Z'; known places: dock, packing")
     res = ex.run("go_to('shelf Z')")
     assert res.status == ExecStatus.ERROR
     assert res.exc_type == 'UnknownPlaceError'

@@ -8,6 +8,7 @@ baseline runs one JSON tool call (codeact_robot.eval.json_agent).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -16,10 +17,11 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from codeact_robot.agent.prompt import example_messages
 from codeact_robot.agent.transcript import Transcript
 from codeact_robot.api.errors import RobotApiError
 from codeact_robot.api.robot_api import RobotApi
-from codeact_robot.api.types import Pose
+from codeact_robot.api.types import Place, Pose
 from codeact_robot.executor import ExecutorError
 from codeact_robot.llm.base import (
     Completion,
@@ -43,16 +45,16 @@ class AgentConfig:
 
     max_turns: int = 8
     max_episode_seconds: float = 600.0
-    turn_timeout: float = 120.0          # execution wall clock of one turn's code
+    turn_timeout: float = 300.0          # execution wall clock of one turn's code (two fetches)
     generation_timeout: float = 120.0    # model wall clock of one turn
     max_new_tokens: int = 384
     observation_chars: int = 1200        # longer observations keep their head and tail
     context_tokens: int | None = None    # None: the backend's context_size, if it has one
     prompt_file: str = 'codeact.yaml'
-    n_examples: int = 3
+    n_examples: int = 4
     stop: tuple[str, ...] = STOP_SEQUENCES
     # The robot functions the model sees and may call (a subset makes the prompt shorter).
-    functions: tuple[str, ...] = RobotApi.LLM_FUNCTIONS
+    functions: tuple[str, ...] = RobotApi.PROMPT_FUNCTIONS
 
     def __post_init__(self) -> None:
         if self.max_turns < 1:
@@ -130,6 +132,8 @@ class Episode:
     start: float
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: Index of the task message: before it, the system prompt and the worked examples.
+    first: int = 1
 
 
 class EpisodeAgent(ABC):
@@ -166,6 +170,11 @@ class EpisodeAgent(ABC):
     def _first_message(self, task: str) -> str:
         """Return the user message that opens an episode for ``task``."""
         return self._templates.task.format(task=task).strip()
+
+    def _example_messages(self) -> list[Message]:
+        """Return the worked examples as chat turns between the system prompt and the task."""
+        return example_messages(self._templates.examples[:max(0, self.config.n_examples)],
+                                self._templates.task, self._templates.observation)
 
     def _start_episode(self) -> None:
         """Reset per-episode state before the first turn (inside the error handling)."""
@@ -217,10 +226,11 @@ class EpisodeAgent(ABC):
     def _run(self, task: str) -> EpisodeResult:
         cfg = self.config
         transcript = Transcript(self.runs_dir, task)
+        examples = self._example_messages()
         episode = Episode(messages=[
-            {'role': 'system', 'content': self.system_prompt},
+            {'role': 'system', 'content': self.system_prompt}, *examples,
             {'role': 'user', 'content': self._first_message(task)},
-        ], transcript=transcript, start=time.monotonic())
+        ], transcript=transcript, start=time.monotonic(), first=1 + len(examples))
         transcript.write('episode_start', task=task, mode=self.mode, backend=self.llm.describe(),
                          config=asdict(cfg), system_prompt=self.system_prompt)
         turn = 0
@@ -239,7 +249,7 @@ class EpisodeAgent(ABC):
                     break
                 turn += 1
                 self._check_cancel()
-                self._fit_context(episode.messages)
+                self._fit_context(episode.messages, episode.first)
                 self._emit(AgentEvent(turn, 'generating', pose=self._pose()))
                 result = self._turn(turn, episode, remaining)
         except (EpisodeCancelledError, GenerationCancelledError):
@@ -343,25 +353,46 @@ class EpisodeAgent(ABC):
             return None  # robot not ready: the event still goes out, without a pose
 
     def _robot_state(self, pose: Pose | None) -> str:
-        where = (f'pose x={pose.x:.2f} y={pose.y:.2f} theta={pose.theta:.2f}'
-                 if pose is not None else 'pose unknown')
+        """Where the robot is, in words the model can act on, and whether it holds a box."""
+        if pose is None or not all(math.isfinite(v) for v in (pose.x, pose.y)):
+            where = 'position unknown'
+        else:
+            where = self._where(pose)
         try:
-            held = 'yes' if self.robot.holding() else 'no'
+            held = 'holding a box' if self.robot.holding() else 'holding nothing'
         except RobotApiError as e:
-            held = f'unknown ({type(e).__name__})'
-        return f'{where}, holding: {held}'
+            held = f'gripper unknown ({type(e).__name__})'
+        return f'{where}, {held}'
 
-    def _fit_context(self, messages: list[Message]) -> None:
+    def _where(self, pose: Pose) -> str:
+        places = self._places_for_state()
+        near = min(places.values(), key=lambda p: math.dist((p.x, p.y), (pose.x, pose.y)),
+                   default=None)
+        if near is not None and math.dist((near.x, near.y), (pose.x, pose.y)) <= 0.6:
+            return f'at {near.name}'
+        aisle = self.world.aisle_at(pose.x, pose.y) if self.world is not None else None
+        inside = f' in {aisle}' if aisle else ''
+        return f'at x={pose.x:.1f}, y={pose.y:.1f}{inside}'
+
+    def _places_for_state(self) -> Mapping[str, Place]:
+        if self.world is not None:
+            return self.world.places
+        try:
+            return self.robot.locations()
+        except RobotApiError:
+            return {}
+
+    def _fit_context(self, messages: list[Message], first: int = 1) -> None:
         """Shorten old observations when the conversation nears the context size.
 
-        Shortened messages stay shortened, so the prefix the KV cache holds stays stable.
+        The system prompt, the examples, the task (``messages[first]``) and the latest exchange
+        stay intact. Shortened messages stay shortened, so the KV cache's prefix stays stable.
         """
         budget = self.config.context_tokens or getattr(self.llm, 'context_size', None)
         if not budget:
             return
         limit = int(budget) - self.config.max_new_tokens - 64
-        # Keep the system prompt, the task and the latest exchange intact.
-        for i in range(2, max(2, len(messages) - 2)):
+        for i in range(first + 1, max(first + 1, len(messages) - 2)):
             if estimate_tokens(messages) <= limit:
                 return
             m = messages[i]

@@ -28,13 +28,17 @@ from codeact_robot.agent.extraction import close_open_fence, extract_code
 from codeact_robot.agent.prompt import build_system_prompt, load_prompt_file, world_facts
 from codeact_robot.api.errors import RobotApiError
 from codeact_robot.api.robot_api import RobotApi
-from codeact_robot.api.types import Place
+from codeact_robot.api.types import MoveResult, Place
 from codeact_robot.llm.base import LlmBackend
 
 __all__ = [
     'PHASES', 'STOP_SEQUENCES', 'AgentConfig', 'AgentEvent', 'CodeActAgent', 'CodeExecutor',
     'EpisodeCancelledError', 'EpisodeResult', 'clip_middle',
 ]
+
+
+#: Longest prose reply handed back to be sent with done().
+PROSE_ANSWER_CHARS = 300
 
 
 class CodeExecutor(Protocol):
@@ -93,6 +97,9 @@ class CodeActAgent(EpisodeAgent):
         super().__init__(llm, robot, world, config, runs_dir, on_event, on_token)
         self._templates = load_prompt_file(self.config.prompt_file)
         self._outcome: tuple[str, str] | None = None
+        self._held: tuple[str, str] | None = None   # a done()/fail() waiting for the next turn
+        self._turn_failures: list[str] = []
+        self._codes: list[str] = []                  # each turn's code, for the repeat check
         self._outcome_lock = threading.Lock()
         self.system_prompt = self._build_prompt(places, inventory, limits)
         self._executor = executor if executor is not None else self._make_executor()
@@ -110,10 +117,12 @@ class CodeActAgent(EpisodeAgent):
                         on_stop=self._stop_robot)
 
     def _guarded(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """Wrap a robot function so that it refuses to run once the episode is over.
+        """Wrap a robot function: refuse once the episode is over, note what did not succeed.
 
         The executor runs the model's code to its end or its timeout; this makes every robot
-        call after a cancel, done() or fail() raise instead of moving the robot again.
+        call after a cancel, done() or fail() raise instead of moving the robot again. A call
+        that raises or a motion that does not arrive is remembered for the rest of the turn, so
+        a done()/fail() written after it in the same block can be held (see _turn).
         """
         @functools.wraps(func)
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -124,8 +133,21 @@ class CodeActAgent(EpisodeAgent):
             if ended:
                 raise RobotApiError('the episode already ended with done() or fail(); '
                                     'no more robot calls')
-            return func(*args, **kwargs)
+            try:
+                value = func(*args, **kwargs)
+            except RobotApiError as e:
+                self._note_failure(f'{func.__name__}() raised {type(e).__name__}')
+                raise
+            if isinstance(value, MoveResult) and not value.arrived:
+                self._note_failure(f'{func.__name__}() ended {value.status}')
+            elif value is False:
+                self._note_failure(f'{func.__name__}() returned False')
+            return value
         return call
+
+    def _note_failure(self, what: str) -> None:
+        with self._outcome_lock:
+            self._turn_failures.append(what)
 
     def _build_prompt(self, places: Sequence[Place] | Mapping[str, Place] | None,
                       inventory: Mapping[str, str] | None,
@@ -141,16 +163,26 @@ class CodeActAgent(EpisodeAgent):
 
     def _done(self, summary: str = '') -> str:
         """Record the model's done(summary)."""
-        with self._outcome_lock:
-            if self._outcome is None:
-                self._outcome = ('done', str(summary))
-        return 'episode finished'
+        return self._record_outcome('done', summary)
 
     def _fail(self, reason: str = '') -> str:
         """Record the model's fail(reason)."""
+        return self._record_outcome('fail', reason)
+
+    def _record_outcome(self, kind: str, text: Any) -> str:
+        """Take the first done()/fail() of a turn, or hold it when it follows a failed action.
+
+        A small model writes the ending into the block that does the work, before it has seen
+        any result; after an action that did not succeed it has not seen why, so the ending
+        waits for the next turn, when the model has read the observation.
+        """
         with self._outcome_lock:
-            if self._outcome is None:
-                self._outcome = ('fail', str(reason))
+            if self._outcome is not None or self._held is not None:
+                return 'episode finished'
+            if self._turn_failures:
+                self._held = (kind, str(text))
+                return 'not accepted yet: read the results of this code first'
+            self._outcome = (kind, str(text))
         return 'episode finished'
 
     # -- public ----------------------------------------------------------------------------
@@ -171,6 +203,9 @@ class CodeActAgent(EpisodeAgent):
         super()._start_episode()
         with self._outcome_lock:
             self._outcome = None
+            self._held = None
+            self._turn_failures = []
+        self._codes = []
         self._executor.reset()
 
     def _turn(self, turn: int, episode: Episode, remaining: float) -> EpisodeResult | None:
@@ -184,13 +219,22 @@ class CodeActAgent(EpisodeAgent):
         record = {**self._turn_record(turn, prompt, completion), 'code': extracted.code,
                   'code_source': extracted.source, 'code_blocks': extracted.blocks}
         self._check_cancel()
-        if not extracted:
-            observation = self._templates.no_code.strip()
+        code_key = _normalized(extracted.code) if extracted else ''
+        if not extracted or code_key in self._codes:
+            observation = (self._no_code_observation(reply) if not extracted else
+                           self._templates.repeated.format(
+                               turn=self._codes.index(code_key) + 1).strip())
+            self._codes.append(code_key)
             messages.append({'role': 'user', 'content': observation})
-            transcript.write('turn', **record, observation=observation, execution=None)
+            transcript.write('turn', **record, observation=observation, execution=None,
+                             not_run='no code' if not extracted else 'repeated code')
             self._emit(AgentEvent(turn, 'observed', observation=observation, pose=self._pose()))
             return None
+        self._codes.append(code_key)
         self._emit(AgentEvent(turn, 'executing', code=extracted.code, pose=self._pose()))
+        with self._outcome_lock:
+            self._turn_failures = []
+            self._held = None
         exec_start = time.monotonic()
         exec_result = self._executor.run(
             extracted.code, timeout=min(cfg.turn_timeout, max(1.0, remaining -
@@ -198,15 +242,33 @@ class CodeActAgent(EpisodeAgent):
         exec_seconds = time.monotonic() - exec_start
         pose = self._pose()
         observation = self._observe(exec_result.to_observation(), pose)
+        with self._outcome_lock:
+            outcome, held = self._outcome, self._held
+        if held is not None:
+            observation += '\n' + self._templates.held_outcome.format(
+                call=held[0], meaning='finished' if held[0] == 'done' else 'impossible').strip()
         transcript.write('turn', **record, observation=observation,
-                         execution=exec_result.to_dict(), execution_seconds=exec_seconds)
+                         execution=exec_result.to_dict(), execution_seconds=exec_seconds,
+                         held_outcome=list(held) if held else None)
         self._emit(AgentEvent(turn, 'observed', code=extracted.code, observation=observation,
                               pose=pose))
         self._check_cancel()
-        with self._outcome_lock:
-            outcome = self._outcome
         if outcome is not None:
             return self._outcome_result(*outcome, turn, transcript)
         messages.append({'role': 'user', 'content': observation})
         return None
 
+    def _no_code_observation(self, reply: str) -> str:
+        """Return what a reply without code gets: prose is handed back to be sent with done()."""
+        answer = ' '.join(reply.replace('```', ' ').split())
+        if not answer or not self._templates.prose_answer:
+            return self._templates.no_code.strip()
+        if len(answer) > PROSE_ANSWER_CHARS:
+            answer = answer[:PROSE_ANSWER_CHARS].rsplit(' ', 1)[0] + ' ...'
+        answer = answer.replace('\\', '\\\\').replace('"', '\\"')
+        return self._templates.prose_answer.format(answer=answer).strip()
+
+
+def _normalized(code: str) -> str:
+    """Code with trailing spaces and blank lines gone: what makes two replies the same."""
+    return '\n'.join(line.rstrip() for line in code.strip().splitlines() if line.strip())

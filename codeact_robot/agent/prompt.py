@@ -27,6 +27,11 @@ RESULT_TYPES = (api_types.Pose, api_types.MoveResult, api_types.Route, api_types
                 api_types.Place)
 
 
+#: Closes a system prompt that is followed by example conversations.
+EXAMPLES_NOTE = ('The first conversations below are examples from another warehouse: their '
+                 'places and boxes are not yours.')
+
+
 class PromptFileError(ValueError):
     """A prompt file is missing a required key or has the wrong shape."""
 
@@ -41,6 +46,9 @@ class PromptTemplates:
     no_code: str
     default_limits: tuple[str, ...]
     examples: tuple[dict[str, Any], ...]
+    prose_answer: str = ''
+    held_outcome: str = ''
+    repeated: str = ''
 
 
 @cache
@@ -54,7 +62,9 @@ def load_prompt_file(name: str = DEFAULT_PROMPT) -> PromptTemplates:
     return PromptTemplates(
         system=data['system'], task=data['task'], observation=data['observation'],
         no_code=data['no_code'], default_limits=tuple(data.get('default_limits') or ()),
-        examples=tuple(data.get('examples') or ()))
+        examples=tuple(data.get('examples') or ()),
+        prose_answer=data.get('prose_answer', ''), held_outcome=data.get('held_outcome', ''),
+        repeated=data.get('repeated', ''))
 
 
 def _signature(name: str, fn: Any) -> str:
@@ -82,7 +92,7 @@ def _annotation(annotation: Any) -> str:
     return inspect.formatannotation(annotation).replace('codeact_robot.api.types.', '')
 
 
-def api_reference(functions: Sequence[str] = RobotApi.LLM_FUNCTIONS,
+def api_reference(functions: Sequence[str] = RobotApi.PROMPT_FUNCTIONS,
                   api_class: type = RobotApi) -> str:
     """Render each function's signature and docstring, indented, one block per function."""
     blocks = []
@@ -135,6 +145,16 @@ def types_reference(types: Sequence[type] = RESULT_TYPES) -> str:
         extra = f'; property {", ".join(props)}' if props else ''
         lines.append(f'{cls.__name__}({", ".join(fields)}){extra}')
     return '\n'.join(lines)
+
+
+def result_types(functions: Sequence[str]) -> tuple[type, ...]:
+    """Return the result types the functions return (Route, Place only with their getters)."""
+    out = [api_types.MoveResult, api_types.Pose, api_types.Detection]
+    if 'plan_route' in functions:
+        out.append(api_types.Route)
+    if 'locations' in functions:
+        out.append(api_types.Place)
+    return tuple(out)
 
 
 def errors_reference() -> str:
@@ -226,18 +246,29 @@ def world_facts(world: Any | None,
     return WorldFacts(places, aisles, inventory, lines)
 
 
-def examples_reference(examples: Sequence[dict[str, Any]]) -> str:
-    """Render the few-shot examples as short transcripts."""
-    out = []
-    for i, ex in enumerate(examples, 1):
-        lines = [f'Example {i}. Task: {ex["task"]}']
+def example_messages(examples: Sequence[dict[str, Any]], task: str,
+                     observation: str) -> list[dict[str, str]]:
+    """Render few-shot examples as chat turns: task, reply, observation, reply, ...
+
+    Args:
+        examples: The prompt file's examples: ``task``, ``state`` (the robot before it) and
+            ``turns`` of ``assistant`` text with an optional ``observation`` and ``state``.
+        task: The template that opens an episode (``{task}``).
+        observation: The observation template (``{result}``, ``{state}``).
+
+    Returns:
+        Alternating user and assistant messages, beginning with the first example's task.
+    """
+    out: list[dict[str, str]] = []
+    for ex in examples:
+        out.append({'role': 'user', 'content': task.format(task=ex['task']).strip()})
         for turn in ex.get('turns', ()):
-            lines.append(turn['assistant'].rstrip())
-            obs = (turn.get('observation') or '').rstrip()
-            if obs:
-                lines.append(f'Observation: {obs}')
-        out.append('\n'.join(lines))
-    return '\n\n'.join(out)
+            out.append({'role': 'assistant', 'content': turn['assistant'].strip()})
+            result = (turn.get('observation') or '').rstrip()
+            if result:
+                out.append({'role': 'user', 'content': observation.format(
+                    result=result, state=turn.get('state', '')).strip()})
+    return out
 
 
 def build_system_prompt(places: Iterable[Place] | Mapping[str, Place],
@@ -246,7 +277,7 @@ def build_system_prompt(places: Iterable[Place] | Mapping[str, Place],
                         inventory: Mapping[str, str] | None = None,
                         prompt_file: str = DEFAULT_PROMPT,
                         n_examples: int = 3,
-                        functions: Sequence[str] = RobotApi.LLM_FUNCTIONS) -> str:
+                        functions: Sequence[str] = RobotApi.PROMPT_FUNCTIONS) -> str:
     """Return the system prompt for the given places, limits and aisle names.
 
     Args:
@@ -256,7 +287,8 @@ def build_system_prompt(places: Iterable[Place] | Mapping[str, Place],
         aisles: Aisle names the model may pass in avoid=[...].
         inventory: Where boxes are stored: box name -> place name.
         prompt_file: Packaged prompt file name.
-        n_examples: How many few-shot examples to include (0 for none).
+        n_examples: Examples follow as chat turns (example_messages); with any, the prompt
+            says where they come from.
         functions: The API functions exposed to the model.
 
     Returns:
@@ -265,11 +297,11 @@ def build_system_prompt(places: Iterable[Place] | Mapping[str, Place],
     t = load_prompt_file(prompt_file)
     aisle_text = f'Aisles (for avoid=[...]): {", ".join(aisles)}\n' if aisles else ''
     prompt = t.system.format(
-        api=api_reference(functions), types=types_reference(), errors=errors_reference(),
+        api=api_reference(functions), types=types_reference(result_types(functions)),
+        errors=errors_reference(),
         places=places_reference(places), aisles=aisle_text,
         inventory=inventory_reference(inventory),
         limits=limits_reference(limits, t.default_limits))
-    examples = t.examples[:max(0, n_examples)]
-    if examples:
-        prompt = prompt.rstrip() + '\n\n' + examples_reference(examples) + '\n'
+    if t.examples[:max(0, n_examples)]:
+        prompt = prompt.rstrip() + '\n\n' + EXAMPLES_NOTE + '\n'
     return prompt

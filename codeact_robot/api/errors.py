@@ -40,11 +40,15 @@ class GraspError(RobotApiError):
     """The gripper could not pick up the target (unreachable, not aligned, no seal)."""
 
 
+class NavigationError(RobotApiError):
+    """A task skill could not reach a place it needed (blocked with no way round, no path)."""
+
+
 class RobotNotReadyError(RobotApiError):
     """The robot's skills or sensors are not available (no odom, no scan, server down)."""
 
 
 API_ERRORS: tuple[type[RobotApiError], ...] = (
     RobotApiError, InvalidArgumentError, UnknownPlaceError, SafetyStopError, EStopActiveError,
-    NotFoundError, GraspError, RobotNotReadyError,
+    NotFoundError, GraspError, NavigationError, RobotNotReadyError,
 )

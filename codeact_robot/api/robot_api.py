@@ -1,15 +1,18 @@
 """The robot API the model's code calls: signatures and docstrings here ARE the prompt.
 
-``RobotApi`` is the contract. ``codeact_robot.api.ros_robot_api.RosRobotApi`` implements it as a
-thin client of the skills node's actions and services (where the safety layer lives). The
-executor exposes exactly the methods listed in ``RobotApi.LLM_FUNCTIONS`` to the sandbox, and the
-agent's system prompt is generated from their signatures and docstrings.
+``RobotApi`` is the contract. ``codeact_robot.api.ros_robot_api.RosRobotApi`` implements its
+primitives as a thin client of the skills node's actions and services (where the safety layer
+lives). The task skills (``go_to``, ``look``, ``fetch``) are written once, here, on top of the
+primitives (``codeact_robot.api.composite``), so every motion they make still passes the safety
+layer. The executor exposes the methods listed in ``RobotApi.LLM_FUNCTIONS`` to the sandbox; the
+agent's system prompt is generated from the signatures and docstrings of the ones it shows.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from codeact_robot.api import composite
 from codeact_robot.api.types import Detection, MoveResult, Place, Pose, Route
 
 
@@ -18,7 +21,13 @@ class RobotApi(ABC):
 
     LLM_FUNCTIONS: tuple[str, ...] = (
         'get_pose', 'locations', 'move_to', 'go_to', 'move', 'turn', 'stop', 'plan_route',
-        'blocked_aisles', 'perceive', 'grasp', 'release', 'holding', 'wait', 'say',
+        'blocked_aisles', 'perceive', 'look', 'grasp', 'release', 'fetch', 'holding', 'wait',
+        'say',
+    )
+    #: What the agents show a model by default: few, task-level, verified functions (a 1.5B
+    #: model composes eight far better than seventeen). The rest stay available to configs.
+    PROMPT_FUNCTIONS: tuple[str, ...] = (
+        'go_to', 'fetch', 'look', 'move_to', 'turn', 'perceive', 'grasp', 'release',
     )
 
     @abstractmethod
@@ -40,33 +49,30 @@ class RobotApi(ABC):
     @abstractmethod
     def move_to(self, x: float, y: float, theta: float | None = None,
                 speed: float | None = None, avoid: list[str] | None = None) -> MoveResult:
-        """Plan a collision-free route to (x, y) and drive it, stopping for obstacles.
+        """Drive to coordinates, e.g. a box's x, y from look(), on a planned route.
 
         Args:
             x: Goal x in metres (map frame).
             y: Goal y in metres (map frame).
             theta: Final heading in radians, or None to keep the arrival heading.
-            speed: Cruise speed in m/s (at most the safety limit), or None for the default.
-            avoid: Aisle or zone names the route must not enter, e.g. ["aisle 2"].
+            speed: m/s up to the speed limit, or None for the default.
+            avoid: Aisle names the route must not enter, e.g. ["aisle 2"].
 
         Returns:
-            MoveResult; check result.arrived. When an obstacle blocks the way, status is
-            "blocked" with blocked_at and blocked_aisle set: plan again with avoid=[...].
+            MoveResult; check result.arrived. If blocked, result.blocked_aisle says where.
         """
 
-    @abstractmethod
-    def go_to(self, name: str, speed: float | None = None,
-              avoid: list[str] | None = None) -> MoveResult:
-        """Drive to a named place (see locations()), like move_to.
+    def go_to(self, name: str, avoid: list[str] | None = None) -> MoveResult:
+        """Drive to a named place. If an aisle is blocked on the way, it goes round by itself.
 
         Args:
             name: A place name such as "shelf B" or "packing station".
-            speed: Cruise speed in m/s, or None for the default.
-            avoid: Aisle or zone names the route must not enter.
+            avoid: Aisle names the route must not enter, e.g. ["aisle 2"].
 
         Returns:
-            MoveResult; check result.arrived.
+            MoveResult; check result.arrived. If not, result.message says why.
         """
+        return composite.go_to(self, name, avoid)
 
     @abstractmethod
     def move(self, distance: float, speed: float | None = None) -> MoveResult:
@@ -118,18 +124,15 @@ class RobotApi(ABC):
 
     @abstractmethod
     def perceive(self) -> list[Detection]:
-        """Detect boxes and markers in the current camera view.
+        """Detect boxes and markers in the current camera view (look() also turns and filters).
 
         Returns:
-            Detections (label, color, marker_id, map x/y, distance, bearing, confidence), nearest
-            first. Empty when nothing is visible: turn or move and look again.
+            Detections, nearest first; empty when nothing is visible.
         """
 
     @abstractmethod
     def grasp(self, target: str) -> bool:
-        """Pick up a box with the suction gripper: approach it, align, suction on, verify.
-
-        The box must be visible and within about 1.5 m; go to its shelf first.
+        """Pick up a box within about 1.5 m with the suction gripper (fetch() does it all).
 
         Args:
             target: A colour ("red"), a label ("red box") or a marker ("marker 3").
@@ -141,6 +144,33 @@ class RobotApi(ABC):
     @abstractmethod
     def release(self) -> None:
         """Turn suction off, dropping whatever the gripper holds."""
+
+    def fetch(self, box: str, to: str) -> str:
+        """Bring a box to a place: find it, pick it up, carry it there, put it down, check.
+
+        Looks where the robot is, then at the box's stock-list shelf, then at nearby places.
+
+        Args:
+            box: The box's colour, e.g. "red", or its marker, e.g. "marker 3".
+            to: The place to put it down, e.g. "packing station".
+
+        Returns:
+            What was done, e.g. "delivered the red box to the packing station (picked up at
+            shelf B)". Raises NotFoundError, GraspError or NavigationError if it could not.
+        """
+        return composite.fetch(self, box, to)
+
+    def look(self, where: str | None = None) -> list[Detection]:
+        """List the boxes in view (within 4 m), nearest first.
+
+        Args:
+            where: A place name (drive there and look along it), a direction "north",
+                "south", "east" or "west" (turn that way here), or None (straight ahead).
+
+        Returns:
+            Detections with color, marker_id, x, y and distance; empty if nothing is seen.
+        """
+        return composite.look(self, where)
 
     @abstractmethod
     def holding(self) -> bool:
@@ -169,3 +199,13 @@ class RobotApi(ABC):
     @abstractmethod
     def emergency_stop(self, reason: str) -> None:
         """Trusted side only (never exposed to the model): cancel all motion, zero velocity."""
+
+    # -- trusted side: what the task skills know about the world (not for the model) ---------
+
+    def stock_list(self) -> dict[str, str]:
+        """Return where boxes are stored (box name -> place name); empty when unknown."""
+        return {}
+
+    def keep_out_zones(self) -> list[str]:
+        """Return the names of the zones the robot must never enter."""
+        return []

@@ -31,7 +31,6 @@ from codeact_robot.api.errors import (
     RobotApiError,
     RobotNotReadyError,
     SafetyStopError,
-    UnknownPlaceError,
 )
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.api.types import Detection, MoveResult, Place, Pose, Route
@@ -248,20 +247,13 @@ class RosRobotApi(RobotApi):
             (res.blocked_aisle or None) if blocked else None,
             res.obstacle_distance if blocked else None)
 
-    def go_to(self, name: str, speed: float | None = None,
-              avoid: list[str] | None = None) -> MoveResult:
-        """Resolve the place name (case and underscores ignored), then ``move_to`` it.
+    def stock_list(self) -> dict[str, str]:
+        """Return where the world description stores each box (the prompt's stock list)."""
+        return {b.name: b.location for b in self.world.boxes}
 
-        The contract (what the model reads) is RobotApi.go_to.
-        """
-        check_text('name', name)
-        places = self.world.places
-        key = ' '.join(name.replace('_', ' ').lower().split())
-        match = next((p for n, p in places.items() if n.lower() == key), None)
-        if match is None:
-            raise UnknownPlaceError(f'unknown place {name!r}; known places: '
-                                    f'{", ".join(sorted(places))}')
-        return self.move_to(match.x, match.y, match.theta, speed, avoid)
+    def keep_out_zones(self) -> list[str]:
+        """Return the world's keep-out zones."""
+        return [z.name for z in self.world.keep_out]
 
     def _drive_goal(self, distance: float, angle: float, speed: float | None) -> MoveResult:
         goal = Drive.Goal(distance=distance, angle=angle, speed=speed or 0.0)

@@ -6,11 +6,45 @@ executor can send them to the sandbox as plain data (never pickle).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
-@dataclass(frozen=True)
-class Pose:
+def _short_repr(obj: object) -> str:
+    """``Name(field=value, ...)`` with floats to 2 decimals and unset (None) fields left out.
+
+    What the model reads in an observation: centimetres are enough, and a short line per result
+    keeps the conversation inside a small model's context.
+    """
+    parts = []
+    for f in fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        if value is None:
+            continue
+        parts.append(f'{f.name}={_round(value)!r}')
+    return f'{type(obj).__name__}({", ".join(parts)})'
+
+
+def _round(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 2)
+    if isinstance(value, tuple):
+        return tuple(_round(v) for v in value)
+    if isinstance(value, list):
+        return [_round(v) for v in value]
+    return value
+
+
+class _ShortRepr:
+    """Mixin: the dataclasses below print as ``_short_repr`` (they are declared repr=False)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return _short_repr(self)
+
+
+@dataclass(frozen=True, repr=False)
+class Pose(_ShortRepr):
     """A pose in the map frame: metres and radians (theta counter-clockwise from +x)."""
 
     x: float
@@ -18,8 +52,8 @@ class Pose:
     theta: float
 
 
-@dataclass(frozen=True)
-class Place:
+@dataclass(frozen=True, repr=False)
+class Place(_ShortRepr):
     """A named place of the world and the pose the robot takes to be there."""
 
     name: str
@@ -30,8 +64,8 @@ class Place:
     description: str = ''
 
 
-@dataclass(frozen=True)
-class MoveResult:
+@dataclass(frozen=True, repr=False)
+class MoveResult(_ShortRepr):
     """Outcome of a motion: arrived, blocked, timed_out, safety_stop, canceled or no_path."""
 
     status: str
@@ -47,8 +81,8 @@ class MoveResult:
         return self.status == 'arrived'
 
 
-@dataclass(frozen=True)
-class Route:
+@dataclass(frozen=True, repr=False)
+class Route(_ShortRepr):
     """A planned (not driven) route."""
 
     ok: bool
@@ -59,8 +93,8 @@ class Route:
     blocked_aisles: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Detection:
+@dataclass(frozen=True, repr=False)
+class Detection(_ShortRepr):
     """Something the camera sees (from OpenCV on the image and depth, never ground truth)."""
 
     label: str

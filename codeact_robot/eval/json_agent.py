@@ -33,12 +33,13 @@ from codeact_robot.agent.episode import (
     EpisodeResult,
 )
 from codeact_robot.agent.prompt import (
+    EXAMPLES_NOTE,
     api_reference,
     errors_reference,
-    examples_reference,
     inventory_reference,
     limits_reference,
     places_reference,
+    result_types,
     types_reference,
     world_facts,
 )
@@ -49,7 +50,6 @@ from codeact_robot.executor.wire import Signature
 from codeact_robot.llm.base import LlmBackend
 
 PROMPT_FILE = 'json_tools.yaml'
-TOOLS: tuple[str, ...] = RobotApi.LLM_FUNCTIONS + ('done', 'fail')
 # Stop before the model writes its own observation, and right after a call that is followed by
 # a blank line, a second call or a closing fence (as CodeAct stops after its code block), so the
 # model does not ramble. The cut-off closing brace is restored by parse_tool_call.
@@ -202,7 +202,8 @@ def build_json_prompt(world: Any | None,
                       places: Sequence[Place] | Mapping[str, Place] | None = None,
                       inventory: Mapping[str, str] | None = None,
                       limits: Mapping[str, Any] | Sequence[str] | None = None,
-                      n_examples: int = 3, prompt_file: str = PROMPT_FILE) -> str:
+                      n_examples: int = 4, prompt_file: str = PROMPT_FILE,
+                      functions: Sequence[str] = RobotApi.PROMPT_FUNCTIONS) -> str:
     """Return the JSON-mode system prompt with the facts CodeActAgent puts into its prompt.
 
     Args:
@@ -210,21 +211,22 @@ def build_json_prompt(world: Any | None,
         places: Overrides the world's places (required when world is None).
         inventory: Overrides the world's box locations (box name -> place name).
         limits: Safety limits (mapping or lines); None takes codeact_robot.safety's defaults.
-        n_examples: How many few-shot examples to include.
+        n_examples: How many worked examples follow as chat turns (0: none, and no note).
         prompt_file: Packaged prompt file in codeact_robot/eval/.
+        functions: The robot functions offered as tools (as in CodeAct's prompt).
     """
     facts = world_facts(world, places, inventory, limits)
     aisle_text = (f'Aisles (for "avoid": [...]): {", ".join(facts.aisles)}\n'
                   if facts.aisles else '')
     t = load_json_prompt(prompt_file)
     prompt = t.system.format(
-        api=api_reference(), types=types_reference(), errors=errors_reference(),
+        api=api_reference(functions), types=types_reference(result_types(functions)),
+        errors=errors_reference(),
         places=places_reference(facts.places), aisles=aisle_text,
         inventory=inventory_reference(facts.inventory),
         limits=limits_reference(facts.limits or None, ()))
-    examples = t.examples[:max(0, n_examples)]
-    if examples:
-        prompt = prompt.rstrip() + '\n\n' + examples_reference(examples) + '\n'
+    if t.examples[:max(0, n_examples)]:
+        prompt = prompt.rstrip() + '\n\n' + EXAMPLES_NOTE + '\n'
     return prompt
 
 
@@ -251,7 +253,7 @@ class JsonToolAgent(EpisodeAgent):
         self._templates = load_json_prompt(prompt_file)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, 'json-tool')
         self._signatures = {name: Signature(name, getattr(robot, name), getattr(RobotApi, name))
-                            for name in RobotApi.LLM_FUNCTIONS}
+                            for name in self.config.functions}
         self.system_prompt = self._build_prompt(places, inventory, limits)
 
     def _build_prompt(self, places: Sequence[Place] | Mapping[str, Place] | None,
@@ -259,7 +261,8 @@ class JsonToolAgent(EpisodeAgent):
                       limits: Mapping[str, Any] | Sequence[str] | None) -> str:
         return build_json_prompt(self.world, self._known_places(places), inventory, limits,
                                  n_examples=self.config.n_examples,
-                                 prompt_file=self._prompt_file)
+                                 prompt_file=self._prompt_file,
+                                 functions=self.config.functions)
 
     # -- public ----------------------------------------------------------------------------
 
@@ -311,8 +314,9 @@ class JsonToolAgent(EpisodeAgent):
         began = time.monotonic()
         sig = self._signatures.get(call.tool)
         if sig is None:
+            tools = ', '.join((*self._signatures, 'done', 'fail'))
             return ToolResult(call.tool, call.args, False, error_type='UnknownTool',
-                              error_message=f'no tool {call.tool!r}; tools: {", ".join(TOOLS)}')
+                              error_message=f'no tool {call.tool!r}; tools: {tools}')
         try:
             args, kwargs = (list(call.args), {}) if isinstance(call.args, list) else (
                 [], dict(call.args))

@@ -15,7 +15,6 @@ from codeact_robot.api.errors import (
     InvalidArgumentError,
     NotFoundError,
     SafetyStopError,
-    UnknownPlaceError,
 )
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.api.types import Detection, MoveResult, Place, Pose, Route
@@ -71,15 +70,6 @@ class OfflineRobotDouble(RobotApi):
         if speed is not None and not 0 < speed <= MAX_SPEED:
             raise InvalidArgumentError(f'speed must be in (0, {MAX_SPEED}] m/s, got {speed}')
         return self._arrive(x, y, self.pose.theta if theta is None else theta)
-
-    def go_to(self, name: str, speed: float | None = None,
-              avoid: list[str] | None = None) -> MoveResult:
-        """Teleport to a named place."""
-        self._check(speed=speed)
-        if name not in PLACES:
-            raise UnknownPlaceError(f'unknown place {name!r}; known: ' + ', '.join(PLACES))
-        place = PLACES[name]
-        return self._arrive(place.x, place.y, place.theta)
 
     def move(self, distance: float, speed: float | None = None) -> MoveResult:
         """Teleport straight ahead."""

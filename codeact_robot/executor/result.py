@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -114,8 +115,7 @@ class ExecutionResult:
         if self.status == ExecStatus.REJECTED:
             parts.append('The code was not run; change it and try again.')
         elif self.status == ExecStatus.ERROR:
-            parts.append(self.traceback.rstrip('\n') if self.traceback
-                         else f'{self.exc_type}: {self.exc_message}')
+            parts.append(self._error_text())
         elif self.status != ExecStatus.OK:
             line = f'Execution {self.status.value}'
             if self.exc_type:
@@ -128,7 +128,8 @@ class ExecutionResult:
         if self.state_reset:
             parts.append('The sandbox was restarted: variables from earlier steps are gone.')
         if self.api_calls:
-            lines = [_call_line(c) for c in self.api_calls[:max_calls]]
+            shown = self.exc_message if self.status == ExecStatus.ERROR else None
+            lines = [_call_line(c, shown) for c in self.api_calls[:max_calls]]
             if len(self.api_calls) > max_calls:
                 lines.append(f'... {len(self.api_calls) - max_calls} more calls')
             parts.append('API calls:\n' + '\n'.join(lines))
@@ -137,11 +138,34 @@ class ExecutionResult:
         return '\n'.join(parts)
 
 
-def _call_line(call: ApiCall) -> str:
+    def _error_text(self) -> str:
+        """Return the error in two short lines: where in the model's code, then type and message.
+
+        The full traceback stays in ``traceback`` (and the transcript); a small model reads
+        the line it wrote and the message better than a stack of frames.
+        """
+        error = f'{self.exc_type}: {self.exc_message}'
+        lines = self.traceback.splitlines()
+        where = ''
+        for i, line in enumerate(lines):
+            match = _MODEL_FRAME.match(line)
+            if match:
+                source = lines[i + 1].strip() if i + 1 < len(lines) else ''
+                where = f'Error in line {match.group(1)}' + (f': {source}' if source else '')
+        return f'{where}\n{error}' if where else (error if self.exc_type else
+                                                 self.traceback.rstrip('\n'))
+
+
+_MODEL_FRAME = re.compile(r'\s*File "<model>", line (\d+)')
+
+
+def _call_line(call: ApiCall, shown_error: str | None = None) -> str:
     args = [_short(a) for a in call.args] + [f'{k}={_short(v)}' for k, v in call.kwargs.items()]
     head = f'- {call.name}({", ".join(args)})'
     if call.ok:
         return f'{head} -> {call.result_summary}'
+    if shown_error is not None and call.error_message == shown_error:
+        return f'{head} raised {call.error_type} (the error above)'
     return f'{head} raised {call.error_type}: {call.error_message}'
 
 

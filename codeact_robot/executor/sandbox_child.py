@@ -429,9 +429,18 @@ class Record:
         return list(object.__getattribute__(self, '_f'))
 
     def __repr__(self):
+        # Short, like the host's result types: centimetres, unset (None) fields left out.
         fields = object.__getattribute__(self, '_f')
-        inner = ', '.join(f'{k}={v!r}' for k, v in fields.items())
+        inner = ', '.join(f'{k}={_rounded(v)!r}' for k, v in fields.items() if v is not None)
         return f"{object.__getattribute__(self, '_n')}({inner})"
+
+
+def _rounded(value):
+    if type(value) is float:
+        return round(value, 2)
+    if type(value) in (tuple, list):
+        return type(value)(_rounded(v) for v in value)
+    return value
 
 
 _PLAIN = (type(None), bool, int, float, str)
