@@ -141,7 +141,7 @@ def test_parameters_are_declared_validated_and_match_the_config_file(tmp_path):
     config = node_parameters(Path(__file__).parents[1] / 'config' / 'agent.yaml', 'agent_node')
     assert config == {k: v[0] for k, v in _PARAMS.items()}
     name, settings = backend_settings(config)
-    assert name == 'auto' and 'host' not in settings and settings['context_size'] == 4096
+    assert name == 'auto' and 'host' not in settings and settings['context_size'] == 8192
     with NodeRunner() as runner:
         node = _node(runner, WarehouseRobotDouble(WORLD), ['x'], tmp_path)
         described = node.describe_parameters(['max_turns', 'backend'])

@@ -57,7 +57,7 @@ class LlamaCppBackend(LlmBackend):
 
     name = 'llama_cpp'
 
-    def __init__(self, model_path: str | Path | None = None, context_size: int = 4096,
+    def __init__(self, model_path: str | Path | None = None, context_size: int = 8192,
                  n_threads: int = 2, n_batch: int = 256, temperature: float = 0.0,
                  seed: int = 0, verbose: bool = False, prompt_cache: str | Path = '',
                  min_saved_prefix: int = MIN_SAVED_PREFIX) -> None:

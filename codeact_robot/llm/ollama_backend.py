@@ -51,7 +51,7 @@ class OllamaBackend(LlmBackend):
     name = 'ollama'
 
     def __init__(self, model: str = DEFAULT_MODEL, host: str | None = None,
-                 temperature: float = 0.0, context_size: int = 4096,
+                 temperature: float = 0.0, context_size: int = 8192,
                  keep_alive: str | float = '10m', connect_timeout: float = 3.0,
                  seed: int | None = 0) -> None:
         super().__init__(model)

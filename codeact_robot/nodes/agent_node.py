@@ -50,7 +50,7 @@ _PARAMS: dict[str, tuple[Any, str, tuple[float, float] | None]] = {
                            'qwen2.5-coder-1.5b-instruct-q4.gguf', None),
     'llm_script': ('', 'YAML/JSON file of scripted completions (replay backend)', None),
     'llm_temperature': (0.0, 'Sampling temperature', (0.0, 2.0)),
-    'llm_context_size': (4096, 'Context window in tokens (Ollama num_ctx, llama.cpp n_ctx)',
+    'llm_context_size': (8192, 'Context window in tokens (Ollama num_ctx, llama.cpp n_ctx)',
                          (512, 131072)),
     'llm_keep_alive': ('10m', 'How long Ollama keeps the model loaded', None),
     'llm_n_threads': (2, 'CPU threads of the embedded model', (1, 256)),
