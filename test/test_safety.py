@@ -17,8 +17,9 @@ from codeact_robot.safety.layer import (
     SafetyLayer,
 )
 from codeact_robot.safety.limits import SafetyLimits, VelocityLimiter, check_limit
-from codeact_robot.safety.monitor import EStopLatch, Footprint, clearance_ahead
+from codeact_robot.safety.monitor import EStopLatch, Footprint, JumpSafeClock, clearance_ahead
 from codeact_robot.safety.validation import check_names, check_number, check_text
+from codeact_robot.safety.watchdog import LoopWatchdog, WatchInput
 
 FOOT = Footprint(front=0.24, rear=0.24, half_width=0.23)
 NO_POINTS = np.zeros((0, 2))
@@ -135,3 +136,80 @@ def test_layer_reports_a_condition_once_per_occurrence():
     layer.step(_inp(now=10.1, cmd_stamp=10.09, odom=10.09))
     third = layer.step(_inp(odom=9.0, now=10.15, cmd_stamp=10.14))
     assert len(third.events) == 1
+
+
+def test_a_barely_stale_input_holds_the_robot_and_only_a_lasting_one_stops_it():
+    # 0.6 s old: past stale_timeout (0.5) but within the grace (0.3): zero velocity, no stop,
+    # no event -- the next cycle decides with the data that arrived meanwhile.
+    layer = SafetyLayer(SafetyLimits())
+    for _ in range(5):
+        assert layer.step(_inp()).linear > 0.0
+    held = layer.step(_inp(now=10.0, odom=9.4))
+    assert (held.linear, held.angular) == (0.0, 0.0)
+    assert held.stop is None and held.events == [] and held.hold[0] == STALE_ODOM
+    # Fresh data at the next cycle: the motion goes on, ramping up again from rest.
+    resumed = layer.step(_inp(now=10.05, odom=10.04, scan=10.0, cmd_stamp=10.04))
+    assert resumed.stop is None and 0.0 < resumed.linear <= 0.05 + 1e-9
+    # Still stale past stale_timeout + stale_grace: a stop, reported once.
+    for kind, inp in ((STALE_ODOM, _inp(now=11.0, odom=10.19, scan=10.99, cmd_stamp=10.99)),
+                      (STALE_SCAN, _inp(now=11.0, odom=10.99, scan=10.19, cmd_stamp=10.99))):
+        out = SafetyLayer(SafetyLimits()).step(inp)
+        assert out.stop[0] == kind and out.events[0][0] == kind and out.linear == 0.0
+    # stale_grace 0: stop at once, as before.
+    out = SafetyLayer(SafetyLimits(stale_grace=0.0)).step(_inp(now=10.0, odom=9.4))
+    assert out.stop[0] == STALE_ODOM
+
+
+def test_stall_timeout_must_not_be_shorter_than_the_command_timeout():
+    with pytest.raises(ValueError, match='stall_timeout'):
+        SafetyLimits(stall_timeout=0.2, command_timeout=0.5)
+    assert SafetyLimits().replace(stall_timeout=1.0).stall_timeout == 1.0
+
+
+def test_watchdog_holds_a_late_loop_and_stops_only_a_stuck_one():
+    dog = LoopWatchdog(SafetyLimits())  # command_timeout 0.5, stall_timeout 2.0
+    assert dog.check(WatchInput(now=10.0, last_cycle=9.9, moving=True)) == dog.check(
+        WatchInput(now=10.0, last_cycle=5.0, moving=False))
+    late = dog.check(WatchInput(now=10.0, last_cycle=9.4, moving=True))
+    assert late.hold[0] == COMMAND_TIMEOUT and late.stop is None
+    stuck = dog.check(WatchInput(now=10.0, last_cycle=7.9, moving=True))
+    assert stuck.stop[0] == COMMAND_TIMEOUT and 'stuck' in stuck.stop[1]
+
+
+class _Source:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_jump_safe_clock_keeps_old_data_old_across_a_backward_jump():
+    src = _Source(100.0)
+    clock = JumpSafeClock(src)
+    odom = clock.stamp(99.9)  # received at 100.0, stamped 0.1 s before
+    assert clock.now() - odom == pytest.approx(0.1)
+    src.t = 100.3
+    assert clock.now() - odom == pytest.approx(0.4)
+    src.t = 40.0  # /clock set back by a minute (a simulator reset, a second clock)
+    assert clock.now() - odom == pytest.approx(0.4)  # not fresh: it keeps its age...
+    src.t = 40.2
+    assert clock.now() - odom == pytest.approx(0.6)  # ...and keeps ageing
+    assert clock.backward_jumps == 1
+    # A message of the old timeline arriving after the jump is old, one of the new is fresh.
+    late = clock.stamp(100.25)
+    assert clock.now() - late == pytest.approx(0.25)
+    assert clock.now() - clock.stamp(40.15) == pytest.approx(0.05)
+    # A stamp ahead of the clock (its /clock message not processed yet) counts as now.
+    assert clock.stamp(40.5) == pytest.approx(clock.now())
+
+
+def test_staleness_follows_the_data_clock_not_the_wall_clock():
+    # A simulator at a tenth of real time: 0.02 s of sim time per cycle is not stale, however
+    # long the cycles take on the wall clock; the layer only sees the data clock.
+    layer = SafetyLayer(SafetyLimits())
+    t = 10.0
+    for _ in range(50):
+        t += 0.02
+        out = layer.step(_inp(now=t, odom=t - 0.02, scan=t - 0.08, cmd_stamp=t))
+        assert out.stop is None and out.hold is None

@@ -3,7 +3,10 @@
 It is the only /cmd_vel publisher. A control timer (``control_rate`` Hz) steps the running motion
 task (route following or straight drive/turn), passes the request through the safety layer
 (e-stop latch, stale odom/scan, obstacle distance, speed/acceleration limits) and publishes the
-result. Actions /skills/move_to, /skills/drive, /skills/grasp; services /skills/perceive,
+result. A watchdog thread of its own holds the robot at zero velocity when that loop is late
+and ends the motion only when it is stuck (``safety/watchdog.py``). Staleness is judged on the
+clock the data is stamped with (sim time under ``use_sim_time``), made jump-safe. Actions
+/skills/move_to, /skills/drive, /skills/grasp; services /skills/perceive,
 /skills/plan_route, /skills/release, /skills/stop, /estop/reset; topics /estop (in),
 /skills/stop_request (in, std_msgs/String reason), /skills/pose (Pose2D, map frame),
 /safety/events, /diagnostics, /say.
@@ -53,10 +56,11 @@ from codeact_robot.nav.planner import GridPlanner, Plan
 from codeact_robot.nodes.parameters import describe
 from codeact_robot.safety import layer as events
 from codeact_robot.safety.geofence import Box, Geofence
-from codeact_robot.safety.layer import CycleInput, SafetyLayer
+from codeact_robot.safety.layer import CycleInput, SafetyLayer, stale_reason
 from codeact_robot.safety.limits import LIMIT_SPECS, SafetyLimits, check_limit
-from codeact_robot.safety.monitor import EStopLatch, Footprint, staleness
+from codeact_robot.safety.monitor import EStopLatch, Footprint, JumpSafeClock
 from codeact_robot.safety.validation import check_names, check_number
+from codeact_robot.safety.watchdog import LoopWatchdog, WatchInput
 from codeact_robot.skills import motion
 from codeact_robot.skills.motion import DriveTask, FollowPathTask, MotionOutcome
 from codeact_robot.world import World, load_world
@@ -119,6 +123,13 @@ class SkillsNode(Node):
         self._estop = EStopLatch()
         self._period = 1.0 / float(p('control_rate').value)
         self._safety = SafetyLayer(self._limits, self._estop, self._period)
+        self._watchdog = LoopWatchdog(self._limits)
+        # Safety times: the node clock (sim time under use_sim_time) made jump-safe.
+        self._safe_clock = JumpSafeClock(self._now)
+        self._sim_time = bool(p('use_sim_time').value)
+        self._holds: dict[str, int] = {}
+        self._held: str | None = None
+        self._watch_stop = threading.Event()
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         # Geometry of the robot and the world.
@@ -153,7 +164,7 @@ class SkillsNode(Node):
         self._zone_polys.update({z.name: rectangle(*z.rect.inflated(r).as_tuple())
                                  for z in self.world.keep_out})
 
-        # Sensor state (node-clock seconds for stamps).
+        # Sensor state (odom/scan stamps on the jump-safe clock, others node-clock seconds).
         self._odom_pose: Pose2 | None = None
         self._odom_stamp: float | None = None
         self._odom_twist: tuple[float, float] | None = None
@@ -261,11 +272,17 @@ class SkillsNode(Node):
                     changes[param.name] = check_limit(param.name, param.value)
                 except ValueError as e:
                     return SetParametersResult(successful=False, reason=str(e))
+            elif param.name == 'use_sim_time':
+                self._sim_time = bool(param.value)
         if changes:
             with self._lock:
-                self._limits = self._limits.replace(**changes)
+                try:
+                    self._limits = self._limits.replace(**changes)
+                except ValueError as e:
+                    return SetParametersResult(successful=False, reason=str(e))
                 self._safety.limits = self._limits
                 self._safety.limiter.limits = self._limits
+                self._watchdog.limits = self._limits
             self.get_logger().info(f'safety limits changed: {changes}')
         return SetParametersResult(successful=True)
 
@@ -277,10 +294,13 @@ class SkillsNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._say_pub = self.create_publisher(String, '/say', 10)
         self._pose_pub = self.create_publisher(Pose2D, '/skills/pose', 10)
-        self.create_subscription(Odometry, p('odom_topic').value, self._on_odom, 20,
+        # Depth 1: a busy executor takes the newest odometry and scan, not a backlog of old
+        # ones (at 50 Hz, depth 20 left every pose the controller used 0.4 s old under load).
+        self.create_subscription(Odometry, p('odom_topic').value, self._on_odom,
+                                 QoSProfile(depth=1), callback_group=io)
+        latest_scan = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability)
+        self.create_subscription(LaserScan, p('scan_topic').value, self._on_scan, latest_scan,
                                  callback_group=io)
-        self.create_subscription(LaserScan, p('scan_topic').value, self._on_scan,
-                                 qos_profile_sensor_data, callback_group=io)
         self._camera_subs: list[Any] = []
         self._camera_used = -math.inf
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -310,10 +330,12 @@ class SkillsNode(Node):
                                           goal_callback=accept, cancel_callback=cancel,
                                           callback_group=io)
         self.create_timer(self._period, self._tick, callback_group=self._control_group)
-        # A steady-clock timer fires even when the control timer's clock does not advance.
-        self._last_tick = self._now()
-        self.create_timer(0.1, self._control_watchdog, callback_group=io,
-                          clock=rclpy.clock.Clock(clock_type=rclpy.clock.ClockType.STEADY_TIME))
+        # The watchdog is a thread, not a timer: the executor's threads can all be blocked in
+        # motions, perception polling or gripper calls exactly when the loop is late.
+        self._last_tick = self._safe_clock.now()
+        self._watch_thread = threading.Thread(target=self._watch_loop, name='skills-watchdog',
+                                              daemon=True)
+        self._watch_thread.start()
         self.create_timer(1.0, self._publish_diagnostics, callback_group=io)
         self.create_timer(1.0, self._camera_idle_check, callback_group=io)
 
@@ -358,7 +380,7 @@ class SkillsNode(Node):
         self._odom_pose = (msg.pose.pose.position.x, msg.pose.pose.position.y,
                            yaw_from_quaternion(q.x, q.y, q.z, q.w))
         self._odom_twist = (msg.twist.twist.linear.x, msg.twist.twist.angular.z)
-        self._odom_stamp = self._now()
+        self._odom_stamp = self._data_stamp(msg.header.stamp)
         self._odom_history.append((_stamp_seconds(msg.header.stamp), self._odom_pose))
         pose = self.map_pose()
         if pose is not None:
@@ -390,14 +412,27 @@ class SkillsNode(Node):
             else:
                 scan_pose = compose(self._initial, odom)
             scan_map = self._to_map(scan_pose, pts)
+        stamp = self._data_stamp(msg.header.stamp)
         with self._lock:
             self._scan_base = pts
             self._scan_map = scan_map
-            self._scan_stamp = now
+            self._scan_stamp = stamp
             if odom is not None and now - self._last_overlay >= 0.25:
                 self._last_overlay = now
                 far = np.linalg.norm(pts, axis=1) > self._overlay_range
                 self._overlay.append((now, scan_map[~far]))
+
+    def _data_stamp(self, header_stamp: Any) -> float:
+        """Return a sensor message's time on the jump-safe clock.
+
+        Under use_sim_time the header stamp: the simulator stamps with the same clock, so a
+        slow simulator is no stale sensor. On a real robot the receipt time, as other
+        machines' clocks may differ from this one's.
+        """
+        t = _stamp_seconds(header_stamp)
+        if self._sim_time and t > 0.0:
+            return self._safe_clock.stamp(t)
+        return self._safe_clock.now()
 
     def _odom_at(self, t: float) -> tuple[Pose2, bool] | None:
         """Return (odom pose at stamp ``t``, exact) from the recent odom history.
@@ -553,21 +588,47 @@ class SkillsNode(Node):
                         motion.SAFETY_STOP, f'safety stop: internal controller error ({e})'))
                 self._publish_cmd(0.0, 0.0)
             self._event('internal_error', f'{type(e).__name__}: {e}')
-        self._last_tick = self._now()
+        self._last_tick = self._safe_clock.now()
 
-    def _control_watchdog(self) -> None:
-        # If the control loop stalls (a starved executor, a hung step), nothing refreshes the
-        # command: stop the robot and end the motion rather than trust the base's own timeout.
-        with self._lock:
-            active = self._active
-            # Node-clock time: a paused simulator pauses the robot too, which is no stall.
-            stalled = self._now() - self._last_tick
-            if active is None or stalled <= self._limits.command_timeout:
-                return
-            reason = f'control loop stalled for {stalled:.2f} s'
-            self._finish(active, MotionOutcome(motion.SAFETY_STOP, f'safety stop: {reason}'))
-            self._publish_cmd(0.0, 0.0)
-        self._event(events.COMMAND_TIMEOUT, reason)
+    def _watch_loop(self) -> None:
+        while not self._watch_stop.wait(self._period):
+            try:
+                self._watch_once()
+            except Exception as e:  # noqa: BLE001 - the watchdog must outlive any one check
+                self.get_logger().error(f'watchdog check failed: {type(e).__name__}: {e}')
+                self._publish_cmd(0.0, 0.0)
+
+    def _watch_once(self) -> None:
+        """Hold the robot while the control loop is late; end the motion when it is stuck."""
+        # Data-clock time (sim time under use_sim_time): a paused simulator pauses the robot
+        # too, which is no stall. Jump-safe: a clock set back does not hide a stall.
+        active = self._active
+        out = self._watchdog.check(WatchInput(self._safe_clock.now(), self._last_tick,
+                                              active is not None))
+        if out.hold is None and out.stop is None:
+            return
+        # Zero first, without the lock: a hung control step may hold it.
+        self._publish_cmd(0.0, 0.0)
+        if out.stop is not None and active is not None:
+            kind, reason = out.stop
+            self._finish(active, MotionOutcome(motion.SAFETY_STOP, f'safety stop: {reason}'),
+                         lock_timeout=0.2)
+            self._event(kind, reason)
+        elif out.hold is not None:
+            if self._lock.acquire(timeout=0.2):
+                try:
+                    self._safety.limiter.reset()  # the next cycle ramps up from rest
+                finally:
+                    self._lock.release()
+            self._note_hold(*out.hold)
+
+    def _note_hold(self, kind: str, reason: str) -> None:
+        """Count a hold (zero velocity, motion kept); log when holding starts."""
+        self._holds[kind] = self._holds.get(kind, 0) + 1
+        if self._held is None:
+            self.get_logger().info(f'holding the robot ({kind}): {reason}; the next cycle '
+                                   'decides with fresh data')
+        self._held = kind
 
     def _control_step(self) -> None:
         now = self._now()
@@ -611,10 +672,15 @@ class SkillsNode(Node):
                 self._event(kind, reason)
             if out.stop is not None:
                 self._finish(active, self._stop_outcome(active, pose, out.stop))
+            if out.hold is not None:
+                self._note_hold(*out.hold)
+            else:
+                self._held = None
             self._publish_cmd(out.linear, out.angular)
 
     def _cycle(self, now: float, command: tuple[float, float] | None,
                min_clearance: float | None = None) -> CycleInput:
+        now = self._safe_clock.now()  # the safety layer's times are jump-safe
         return CycleInput(now=now, command=command, command_stamp=now,
                           odom_stamp=self._odom_stamp, scan_stamp=self._scan_stamp,
                           scan_points=self._scan_base, footprint=self._body(),
@@ -643,13 +709,19 @@ class SkillsNode(Node):
             return MotionOutcome(motion.SAFETY_STOP, ESTOP_PREFIX + reason)
         return MotionOutcome(motion.SAFETY_STOP, f'safety stop: {reason}')
 
-    def _finish(self, active: _Motion, outcome: MotionOutcome) -> None:
-        with self._lock:
+    def _finish(self, active: _Motion, outcome: MotionOutcome,
+                lock_timeout: float = -1.0) -> None:
+        locked = self._lock.acquire(timeout=lock_timeout)
+        try:
+            # Without the lock only when a hung control step holds it (the watchdog's case).
             if active.outcome is None:
                 active.outcome = outcome
             if self._active is active:
                 self._active = None
                 self._zero_cycles = 10
+        finally:
+            if locked:
+                self._lock.release()
         active.done.set()
 
     def run_motion(self, task: FollowPathTask | DriveTask, budget: float,
@@ -658,16 +730,17 @@ class SkillsNode(Node):
                    feedback: Callable[[_Motion], None] | None = None) -> MotionOutcome:
         """Run a motion task on the control loop and block until it ends (bounded)."""
         active = _Motion(task, should_cancel, min_clearance, max_speed)
+        refusal = self._refuse_start()
+        if refusal is not None:
+            return refusal
+        reason = self._stale_odom_at_start()
+        if reason is not None:
+            self._event(events.STALE_ODOM, f'motion refused: odometry {reason}')
+            return MotionOutcome(motion.SAFETY_STOP, f'safety stop: odometry {reason}')
         with self._lock:
-            if self._estop.active:
-                return MotionOutcome(motion.SAFETY_STOP, ESTOP_PREFIX + 'the e-stop is latched; '
-                                     'a person must reset it. Do not retry.')
-            if self._active is not None:
-                return MotionOutcome(motion.INVALID, 'another motion is running; stop() first')
-            reason = staleness(self._now(), self._odom_stamp, self._limits.stale_timeout)
-            if reason is not None:
-                self._event(events.STALE_ODOM, f'motion refused: odometry {reason}')
-                return MotionOutcome(motion.SAFETY_STOP, f'safety stop: odometry {reason}')
+            refusal = self._refuse_start()
+            if refusal is not None:
+                return refusal
             self._safety.limiter.reset()
             self._active = active
         # Wall-clock backstop in case the clock (e.g. /clock from a simulator) stops.
@@ -682,6 +755,32 @@ class SkillsNode(Node):
                     self._publish_cmd(0.0, 0.0)
         assert active.outcome is not None
         return active.outcome
+
+    def _refuse_start(self) -> MotionOutcome | None:
+        with self._lock:
+            if self._estop.active:
+                return MotionOutcome(motion.SAFETY_STOP, ESTOP_PREFIX + 'the e-stop is latched; '
+                                     'a person must reset it. Do not retry.')
+            if self._active is not None:
+                return MotionOutcome(motion.INVALID, 'another motion is running; stop() first')
+        return None
+
+    def _stale_odom_at_start(self) -> str | None:
+        """Return why odometry is too old to start a motion, after a bounded wait for fresh.
+
+        Odometry just past ``stale_timeout`` is waited for (up to ``stale_grace``), as the
+        control loop would hold the robot for it; it is refused past the stop limit.
+        """
+        lim = self._limits
+        wall_end = time.monotonic() + lim.stale_grace + 1.0
+        while True:
+            now = self._safe_clock.now()
+            if stale_reason(now, self._odom_stamp, lim.stale_timeout) is None:
+                return None
+            reason = stale_reason(now, self._odom_stamp, lim.stale_timeout + lim.stale_grace)
+            if reason is not None or time.monotonic() > wall_end:
+                return reason or 'no fresh message within the grace time'
+            time.sleep(0.01)
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -1051,8 +1150,9 @@ class SkillsNode(Node):
 
     def _publish_diagnostics(self) -> None:
         now = self._now()
-        odom = staleness(now, self._odom_stamp, self._limits.stale_timeout)
-        scan = staleness(now, self._scan_stamp, self._limits.stale_timeout)
+        safe_now = self._safe_clock.now()
+        odom = stale_reason(safe_now, self._odom_stamp, self._limits.stale_timeout)
+        scan = stale_reason(safe_now, self._scan_stamp, self._limits.stale_timeout)
         level, message = DiagnosticStatus.OK, 'ok'
         if odom or scan:
             level, message = DiagnosticStatus.WARN, f'odom: {odom or "ok"}, scan: {scan or "ok"}'
@@ -1066,6 +1166,8 @@ class SkillsNode(Node):
                   'estop': str(self._estop.active),
                   'holding': str(self._holding), 'pose': str(pose),
                   'blocked_aisles': ', '.join(self.remembered_blocked(now)),
+                  'holds': ', '.join(f'{k}: {n}' for k, n in sorted(self._holds.items())),
+                  'clock_backward_jumps': str(self._safe_clock.backward_jumps),
                   **{k: f'{getattr(self._limits, k):g}' for k in LIMIT_SPECS}}
         status = DiagnosticStatus(level=level, name='codeact_robot: skills', message=message,
                                   hardware_id='skills_node',
@@ -1073,6 +1175,14 @@ class SkillsNode(Node):
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(msg)
+
+    def destroy_node(self) -> None:
+        """Stop the watchdog thread, then destroy the node."""
+        self._watch_stop.set()
+        thread = getattr(self, '_watch_thread', None)  # absent if __init__ failed
+        if thread is not None and threading.current_thread() is not thread:
+            thread.join(timeout=2.0)
+        super().destroy_node()
 
     def say(self, text: str) -> None:
         """Publish and log what the robot says."""

@@ -1,4 +1,11 @@
-"""The per-cycle safety filter every velocity command passes before it is published."""
+"""The per-cycle safety filter every velocity command passes before it is published.
+
+Two answers besides "go": a *stop* ends the running motion (e-stop, obstacle, an input that
+stayed stale past ``stale_timeout + stale_grace``); a *hold* publishes zero velocity for this
+cycle but keeps the motion, because an input only just older than ``stale_timeout`` is as
+likely a late loop of this process (starved of CPU) as a failed sensor: the next cycle decides
+again with whatever data arrived meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codeact_robot.safety.limits import SafetyLimits, VelocityLimiter
-from codeact_robot.safety.monitor import EStopLatch, Footprint, clearance_ahead, staleness
+from codeact_robot.safety.monitor import EStopLatch, Footprint, clearance_ahead
 
 # Kinds of SafetyEvent (codeact_robot_interfaces/SafetyEvent.kind).
 ESTOP = 'estop'
@@ -18,11 +25,18 @@ STALE_ODOM = 'stale_odom'
 STALE_SCAN = 'stale_scan'
 OBSTACLE_STOP = 'obstacle_stop'
 SPEED_LIMITED = 'speed_limited'
+# Kinds that end a motion because an input or the loop failed (not the world): a false one is
+# a stop when nothing is wrong, so the evaluation counts them apart.
+STALL_KINDS = (COMMAND_TIMEOUT, STALE_ODOM, STALE_SCAN)
 
 
 @dataclass(frozen=True)
 class CycleInput:
-    """What the safety filter needs to know in one control cycle (times in seconds)."""
+    """What the safety filter needs to know in one control cycle.
+
+    Times are seconds on one clock that never goes back (``monitor.JumpSafeClock``): the clock
+    the data is stamped with, i.e. simulation time under ``use_sim_time``.
+    """
 
     now: float
     command: tuple[float, float] | None
@@ -36,13 +50,17 @@ class CycleInput:
 
 @dataclass(frozen=True)
 class CycleOutput:
-    """The velocity to publish, the stop the layer forced (kind, reason) and new events."""
+    """The velocity to publish, the stop the layer forced (kind, reason) and new events.
+
+    ``hold`` (kind, reason): zero velocity this cycle, the motion goes on (not an event).
+    """
 
     linear: float
     angular: float
     stop: tuple[str, str] | None = None
     events: list[tuple[str, str]] = field(default_factory=list)
     clearance: float = math.inf
+    hold: tuple[str, str] | None = None
 
 
 class SafetyLayer:
@@ -72,6 +90,10 @@ class SafetyLayer:
         if stop is not None:
             self.limiter.reset()
             return CycleOutput(0.0, 0.0, stop, self._edges([stop]))
+        hold = self._stale_condition(inp, hold=True)
+        if hold is not None:
+            self.limiter.reset()  # the base brakes: ramp up again from rest
+            return CycleOutput(0.0, 0.0, hold=hold)
         v, w, clamped = self.limiter.limit(inp.command[0], inp.command[1], dt)
         conditions = []
         if clamped:
@@ -89,12 +111,9 @@ class SafetyLayer:
             return ESTOP, f'e-stop latched ({self.estop.reason}); a person must reset it'
         if inp.command_stamp is None or inp.now - inp.command_stamp > lim.command_timeout:
             return COMMAND_TIMEOUT, f'no fresh command for {lim.command_timeout:g} s'
-        reason = staleness(inp.now, inp.odom_stamp, lim.stale_timeout)
-        if reason is not None:
-            return STALE_ODOM, f'odometry is stale: {reason}'
-        reason = staleness(inp.now, inp.scan_stamp, lim.stale_timeout)
-        if reason is not None:
-            return STALE_SCAN, f'laser scan is stale: {reason}'
+        stale = self._stale_condition(inp, hold=False)
+        if stale is not None:
+            return stale
         v = inp.command[0] if inp.command else 0.0
         if v != 0.0:
             limit = lim.min_obstacle_distance if inp.min_clearance is None else inp.min_clearance
@@ -105,8 +124,29 @@ class SafetyLayer:
                                        f'{limit:.2f} m)')
         return None
 
+    def _stale_condition(self, inp: CycleInput, hold: bool) -> tuple[str, str] | None:
+        """Return the stale input past the hold limit (hold) or past the stop limit."""
+        lim = self.limits
+        limit = lim.stale_timeout if hold else lim.stale_timeout + lim.stale_grace
+        for kind, what, stamp in ((STALE_ODOM, 'odometry', inp.odom_stamp),
+                                  (STALE_SCAN, 'laser scan', inp.scan_stamp)):
+            reason = stale_reason(inp.now, stamp, limit)
+            if reason is not None:
+                return kind, f'{what} is stale: {reason}'
+        return None
+
     def _edges(self, conditions: list[tuple[str, str]]) -> list[tuple[str, str]]:
         kinds = {k for k, _ in conditions}
         new = [(k, r) for k, r in conditions if k not in self._active]
         self._active = kinds
         return new
+
+
+def stale_reason(now: float, stamp: float | None, limit: float) -> str | None:
+    """Return why data stamped ``stamp`` (None = never) is too old at ``now``, or None."""
+    if stamp is None:
+        return 'no data received yet'
+    age = now - stamp
+    if age > limit:
+        return f'last message is {age:.2f} s old (limit {limit:.2f} s)'
+    return None

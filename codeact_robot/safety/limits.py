@@ -23,9 +23,18 @@ LIMIT_SPECS: dict[str, LimitSpec] = {
     'min_obstacle_distance': LimitSpec(
         0.05, 2.0, 'Stop when a lidar return in the direction of travel is closer than this to '
                    'the robot body (m).'),
-    'stale_timeout': LimitSpec(0.05, 5.0, 'Stop when odom or scan is older than this (s).'),
+    'stale_timeout': LimitSpec(
+        0.05, 5.0, 'Hold the robot at zero velocity when odom or scan is older than this, on '
+                   'the clock the data is stamped with (s).'),
+    'stale_grace': LimitSpec(
+        0.0, 2.0, 'End the motion with a safety stop when odom or scan stays stale this much '
+                  'longer than stale_timeout (s); until then a late input only holds the robot.'),
     'command_timeout': LimitSpec(
-        0.05, 5.0, 'Stop when the running skill has not refreshed its command for this long (s).'),
+        0.05, 5.0, 'Hold the robot at zero velocity when the control loop has not refreshed '
+                   'its command for this long (s).'),
+    'stall_timeout': LimitSpec(
+        0.1, 30.0, 'End the motion with a safety stop when the control loop has not run for '
+                   'this long (s): it is stuck, not just late. At least command_timeout.'),
     'max_move_distance': LimitSpec(0.1, 10.0, 'Largest distance of one move() (m).'),
     'max_turn_angle': LimitSpec(0.1, 4.0 * math.pi, 'Largest angle of one turn() (rad).'),
     'max_wait': LimitSpec(0.0, 600.0, 'Longest wait() (s).'),
@@ -45,7 +54,9 @@ class SafetyLimits:
     max_angular_accel: float = 2.0
     min_obstacle_distance: float = 0.3
     stale_timeout: float = 0.5
+    stale_grace: float = 0.3
     command_timeout: float = 0.5
+    stall_timeout: float = 2.0
     max_move_distance: float = 2.0
     max_turn_angle: float = 2.0 * math.pi
     max_wait: float = 30.0
@@ -54,6 +65,9 @@ class SafetyLimits:
     def __post_init__(self) -> None:
         for f in fields(self):
             check_limit(f.name, getattr(self, f.name))
+        if self.stall_timeout < self.command_timeout:
+            raise ValueError(f'stall_timeout={self.stall_timeout} must be at least '
+                             f'command_timeout={self.command_timeout}')
 
     def replace(self, **changes: float) -> SafetyLimits:
         """Return a copy with some limits changed (validated)."""

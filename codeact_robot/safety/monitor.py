@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,6 +85,54 @@ class EStopLatch:
             was = self._reason is not None
             self._reason = None
             return was
+
+
+class JumpSafeClock:
+    """A view of a clock that can jump backward (``/clock``) as one that never goes back.
+
+    Forward steps of the source advance it by the same amount; a backward jump is absorbed, so
+    data stamped before the jump keeps ageing instead of looking fresh again. Stamps of the
+    source's timeline become comparable through ``stamp()``. Thread-safe.
+    """
+
+    def __init__(self, read: Callable[[], float]) -> None:
+        self._read = read
+        self._lock = threading.Lock()
+        self._last_raw: float | None = None
+        self._offset = 0.0
+        # The source's reading and the offset just before the last backward jump, and the
+        # middle of the jump: stamps of the old timeline arriving after it are placed with these.
+        self._jumped_from: tuple[float, float, float] | None = None
+        self.backward_jumps = 0
+
+    def now(self) -> float:
+        """Return the jump-safe time (seconds of the source clock since its first reading)."""
+        with self._lock:
+            return self._observe(self._read())
+
+    def stamp(self, raw_stamp: float) -> float:
+        """Return a data stamp of the source clock on the jump-safe timeline.
+
+        A stamp ahead of the source's current reading (the clock message not processed yet)
+        counts as now; a stamp before the last backward jump keeps the age it had then.
+        """
+        with self._lock:
+            raw_now = self._read()
+            now = self._observe(raw_now)
+            old = self._jumped_from
+            # Ahead of the clock and nearer the old timeline than the new: from before the
+            # jump, so it keeps the age it has there.
+            if raw_stamp > raw_now and old is not None and raw_stamp > old[2]:
+                return min(now, raw_stamp + old[1])
+            return now - max(0.0, raw_now - raw_stamp)
+
+    def _observe(self, raw: float) -> float:
+        if self._last_raw is not None and raw < self._last_raw:
+            self._jumped_from = (self._last_raw, self._offset, (self._last_raw + raw) / 2)
+            self._offset += self._last_raw - raw
+            self.backward_jumps += 1
+        self._last_raw = raw
+        return raw + self._offset
 
 
 def staleness(now: float, stamp: float | None, timeout: float) -> str | None:
