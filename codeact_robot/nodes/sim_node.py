@@ -4,8 +4,10 @@ Topics: /cmd_vel (in), /odom, /scan, /camera/image_raw, /camera/depth/image_raw,
 /camera/camera_info, /joint_states, /clock, /gripper/state; services /gripper/set (SetBool),
 /sim/set_obstacle (SetObstacle); simulator-only /sim/ground_truth (tests and benchmarks only).
 Physics runs on its own thread, paced by ``real_time_factor`` (0 = as fast as possible); every
-message is stamped with sim time. Publishers are reliable, so both reliable and best-effort
-(sensor-data QoS) subscribers receive them.
+message is stamped with sim time. On a loaded machine the camera is degraded first (frames
+skipped, ``sim/pacing.py``) so that /clock, /odom and /scan, the robot's safety inputs, keep
+their rates in wall time too; /cmd_vel never waits for the physics thread. Publishers are
+reliable, so both reliable and best-effort (sensor-data QoS) subscribers receive them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from std_srvs.srv import SetBool
 from codeact_robot.nodes.parameters import describe
 from codeact_robot.sim import SimError, WarehouseSim
 from codeact_robot.sim.camera import RenderError
+from codeact_robot.sim.pacing import CameraThrottle
 from codeact_robot.world import WorldError
 from codeact_robot_interfaces.msg import GripperState, GroundTruth
 from codeact_robot_interfaces.srv import SetObstacle
@@ -60,13 +63,16 @@ _PARAMS: dict[str, tuple[Any, str, tuple[float, float] | None]] = {
     'camera_height': (240, 'Camera image height (px)', (16, 960)),
     'enable_camera': (True, 'Publish the camera topics', None),
     'clock_rate': (100.0, '/clock rate (Hz, sim time)', (10.0, 1000.0)),
+    'publish_clock': (True, 'Publish /clock (false: another node provides it, e.g. a log '
+                      'player)', None),
     'ground_truth_rate': (20.0, '/sim/ground_truth rate (Hz, sim time)', (1.0, 200.0)),
     'cmd_timeout': (0.5, 'Stop when no /cmd_vel arrived for this long (s, sim time)',
                     (0.05, 10.0)),
     'viewer': (False, 'Open a MuJoCo viewer window (needs a display)', None),
 }
 _RUNTIME = ('real_time_factor', 'odom_rate', 'scan_rate', 'camera_rate', 'clock_rate',
-            'ground_truth_rate', 'cmd_timeout', 'enable_camera')
+            'ground_truth_rate', 'cmd_timeout', 'enable_camera', 'publish_clock')
+CAMERA_REPORT_PERIOD = 10.0  # s of wall time between log lines about skipped camera frames
 
 
 def stamp(t: float) -> Time:
@@ -115,6 +121,12 @@ class SimNode(Node):
         self._render_failed = False
         self._viewer: Any = None
         self._events_seen = 0
+        self.camera_throttle = CameraThrottle()
+        self._camera_reported = (time.monotonic(), 0)
+        # /cmd_vel is handed to the physics thread through this slot: the callback never waits
+        # for a physics step or a camera render (it runs on a shared executor's thread).
+        self._cmd_lock = threading.Lock()
+        self._pending_cmd: tuple[float, float] | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         # Deep enough that a briefly slow subscriber does not lose the 50-100 Hz streams.
@@ -176,8 +188,15 @@ class SimNode(Node):
         if not (math.isfinite(msg.linear.x) and math.isfinite(msg.angular.z)):
             self.get_logger().warning('ignoring non-finite /cmd_vel')
             return
-        with self._lock:
-            self._sim.set_cmd_vel(msg.linear.x, msg.angular.z)
+        with self._cmd_lock:
+            self._pending_cmd = (msg.linear.x, msg.angular.z)
+
+    def _apply_cmd(self) -> None:
+        """Apply the latest /cmd_vel at a step boundary (physics thread, under the lock)."""
+        with self._cmd_lock:
+            cmd, self._pending_cmd = self._pending_cmd, None
+        if cmd is not None:
+            self._sim.set_cmd_vel(*cmd)
 
     def _on_gripper_set(self, request: SetBool.Request,
                         response: SetBool.Response) -> SetBool.Response:
@@ -239,14 +258,16 @@ class SimNode(Node):
                 self._rate_changed.clear()
                 schedules = self._schedules()
                 wall0, sim0 = time.monotonic(), sim.time
+            rtf = self._params['real_time_factor']
             with self._lock:
+                self._apply_cmd()
                 target = min(s.next for s in schedules.values())
                 steps = max(1, math.ceil((target - sim.time) / sim.timestep - 1e-6))
                 sim.step(steps)
-                self._publish_due(schedules)
+                lag = time.monotonic() - wall0 - (sim.time - sim0) / rtf if rtf > 0 else None
+                self._publish_due(schedules, lag)
             if self._viewer is not None:
                 self._sync_viewer()
-            rtf = self._params['real_time_factor']
             if rtf > 0:
                 ahead = wall0 + (sim.time - sim0) / rtf - time.monotonic()
                 if ahead > 0:
@@ -254,9 +275,9 @@ class SimNode(Node):
                 elif ahead < -MAX_LAG:
                     wall0, sim0 = time.monotonic(), sim.time  # slower than real time: no burst
 
-    def _publish_due(self, schedules: dict[str, _Schedule]) -> None:
+    def _publish_due(self, schedules: dict[str, _Schedule], lag: float | None = None) -> None:
         sim, t = self._sim, self._sim.time
-        if schedules['clock'].due(t):
+        if schedules['clock'].due(t) and self._params['publish_clock']:
             _set_stamp(self._clock_msg.clock, t)
             self._pub_clock.publish(self._clock_msg)
         if schedules['odom'].due(t):
@@ -264,7 +285,7 @@ class SimNode(Node):
         if schedules['scan'].due(t):
             self._publish_scan()
         if schedules['camera'].due(t) and self._params['enable_camera']:
-            self._publish_camera(t)
+            self._publish_camera(t, lag)
         if schedules['truth'].due(t):
             self._publish_truth()
         g = sim.gripper()
@@ -305,16 +326,23 @@ class SimNode(Node):
         msg.ranges = scan.ranges.tolist()
         self._pub_scan.publish(msg)
 
-    def _publish_camera(self, t: float) -> None:
+    def _publish_camera(self, t: float, lag: float | None = None) -> None:
         width, height = self._params['camera_width'], self._params['camera_height']
         header_stamp = stamp(t)
-        self._pub_info.publish(self._camera_info(width, height, header_stamp))
         wants_rgb = self._pub_image.get_subscription_count() > 0
         wants_depth = self._pub_depth.get_subscription_count() > 0
         if not (wants_rgb or wants_depth) or self._render_failed:
+            self._pub_info.publish(self._camera_info(width, height, header_stamp))
             return
+        throttle = self.camera_throttle
+        began = time.monotonic()
+        if not throttle.should_render(began, lag):
+            self._report_camera(began)
+            return  # degraded: this frame is skipped so the safety streams keep their rate
+        self._pub_info.publish(self._camera_info(width, height, header_stamp))
         try:
             rgb, depth = self._sim.render_rgbd(width, height)
+            throttle.done(began, time.monotonic())
         except RenderError as e:
             self._render_failed = True
             self.get_logger().error(f'camera disabled: {e}')
@@ -325,6 +353,16 @@ class SimNode(Node):
         if wants_depth:
             self._pub_depth.publish(_image(depth.tobytes(), width, height, '32FC1', 4 * width,
                                            header_stamp))
+
+    def _report_camera(self, wall_now: float) -> None:
+        since, skipped = self._camera_reported
+        if wall_now - since >= CAMERA_REPORT_PERIOD:
+            n = self.camera_throttle.skipped - skipped
+            self.get_logger().info(
+                f'camera degraded under load: skipped {n} frames in the last '
+                f'{wall_now - since:.0f} s (render {1e3 * self.camera_throttle.cost:.0f} ms/frame)'
+                '; /clock, /odom and /scan keep their rates')
+            self._camera_reported = (wall_now, self.camera_throttle.skipped)
 
     def _camera_info(self, width: int, height: int, header_stamp: Time) -> CameraInfo:
         fx, fy, cx, cy = self._sim.camera_intrinsics(width, height)
