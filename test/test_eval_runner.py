@@ -49,6 +49,8 @@ def test_two_tasks_both_modes_predicates_table_and_resume(tmp_path):
     assert rows['codeact']['success_pct'] == 100.0 and rows['json']['success_pct'] == 100.0
     assert rows['codeact']['mean_turns'] == 1.0 and rows['json']['mean_turns'] == 2.0
     assert rows['codeact']['safety_interventions'] == 0
+    assert rows['codeact']['safety_events_by_kind'] == {}
+    assert all('cpu_busy_pct' in r['machine_load'] for r in records)
     assert rows['json']['mean_prompt_tokens'] > 0
     md = paths['md'].read_text()
     assert '| replay | reference script | codeact | 2 | 100 | 1 |' in md
@@ -101,13 +103,36 @@ def test_cli_report_only_rebuilds_the_table_from_results(tmp_path):
               'outcome': 'none', 'turns': 4, 'seconds': 10.0, 'safety_interventions': 1,
               'prompt_tokens': 100, 'completion_tokens': 10, 'failure_reason': 'turn limit',
               'checks': [{'name': 'robot_at', 'passed': False, 'detail': 'far away'}],
+              'safety_events': [{'kind': 'stale_scan', 'reason': 'laser scan is stale',
+                                 'source': 'skills'}],
+              'machine_load': {'cores': 2, 'cpu_busy_pct': 97.5},
               'transcript': None}
     (where / 'result.json').write_text(json.dumps(record))
     assert bench_agent(['--report-only', '--out', str(tmp_path)]) == 0
     table = json.loads((tmp_path / 'table.json').read_text())
     assert table['rows'][0]['success_pct'] == 0.0
     assert table['rows'][0]['safety_interventions'] == 1
-    assert 'robot_at: far away' in (tmp_path / 'table.md').read_text()
+    # Safety events by kind tell a false stop (a stale sensor on a busy machine) from a real one.
+    assert table['rows'][0]['safety_events_by_kind'] == {'stale_scan': 1}
+    assert table['rows'][0]['mean_cpu_busy_pct'] == 97.5
+    md = (tmp_path / 'table.md').read_text()
+    assert 'robot_at: far away' in md
+    assert '| 1 | stale_scan 1 | 97.5 |' in md
+
+
+def test_load_sampler_records_the_machine_load_of_an_episode():
+    import time
+
+    from codeact_robot.eval.load import LoadSampler
+
+    with LoadSampler(period=0.05) as load:
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:  # some CPU work of our own
+            sum(i * i for i in range(1000))
+    summary = load.summary()
+    assert summary['cores'] >= 1
+    assert summary['loadavg_1min_max'] >= summary['loadavg_1min_mean'] >= 0.0
+    assert 0.0 < summary['cpu_busy_pct'] <= 100.0
 
 
 def test_cross_talk_from_another_graph_is_detected():

@@ -1,7 +1,8 @@
 """Aggregate episode results into the comparison table (JSON, Markdown) and a plot.
 
 ROS-free. Input: the per-episode records the runner writes (``result.json``); output rows per
-(backend, model, mode) with success %, mean turns, mean time, safety interventions and tokens,
+(backend, model, mode) with success %, mean turns, mean time, safety interventions (and the
+safety events by kind, to tell false stops from real ones), the machine's CPU load and tokens,
 plus success % per category and a per-task matrix.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,9 @@ def aggregate(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             'mean_seconds': _mean([r['seconds'] for r in rs]),
             'safety_interventions': sum(r['safety_interventions'] for r in rs),
             'episodes_with_intervention': sum(r['safety_interventions'] > 0 for r in rs),
+            'safety_events_by_kind': _events_by_kind(rs),
+            'mean_cpu_busy_pct': _mean([r['machine_load']['cpu_busy_pct'] for r in rs
+                                        if 'cpu_busy_pct' in r.get('machine_load', {})]),
             'mean_prompt_tokens': _mean([r['prompt_tokens'] for r in rs]),
             'mean_completion_tokens': _mean([r['completion_tokens'] for r in rs]),
             'success_by_category': by_cat,
@@ -51,9 +56,22 @@ def aggregate(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _events_by_kind(records: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Count the safety events of the episodes by kind (records before the count: listed)."""
+    counts: Counter[str] = Counter()
+    for r in records:
+        by_kind = r.get('safety_events_by_kind')
+        if by_kind is None:
+            by_kind = Counter(e['kind'] for e in r.get('safety_events', ()))
+        counts.update(by_kind)
+    return dict(sorted(counts.items()))
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return '-'
+    if isinstance(value, dict):
+        return ', '.join(f'{k} {v}' for k, v in value.items()) or '-'
     if isinstance(value, float):
         return f'{value:g}'
     return str(value)
@@ -66,13 +84,14 @@ def markdown(rows: Sequence[dict[str, Any]], records: Sequence[dict[str, Any]],
     if command:
         out += ['Produced by:', '', '```', command, '```', '']
     out += ['| backend | model | mode | episodes | success % | mean turns | mean turns '
-            '(successes) | mean time (s) | safety interventions | mean prompt tokens | '
-            'mean completion tokens |',
-            '|---|---|---|---|---|---|---|---|---|---|---|']
+            '(successes) | mean time (s) | safety interventions | safety events by kind | '
+            'mean CPU busy % | mean prompt tokens | mean completion tokens |',
+            '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
-        out.append('| ' + ' | '.join(_cell(r[k]) for k in (
+        out.append('| ' + ' | '.join(_cell(r.get(k)) for k in (
             'backend', 'model', 'mode', 'episodes', 'success_pct', 'mean_turns',
             'mean_turns_success', 'mean_seconds', 'safety_interventions',
+            'safety_events_by_kind', 'mean_cpu_busy_pct',
             'mean_prompt_tokens', 'mean_completion_tokens')) + ' |')
     cats = [c for c in CATEGORIES if any(c in r['success_by_category'] for r in rows)]
     if cats:

@@ -18,6 +18,7 @@ import os
 import shutil
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 from codeact_robot.agent.loop import AgentConfig, EpisodeResult
 from codeact_robot.api.errors import RobotApiError
 from codeact_robot.eval import predicates
+from codeact_robot.eval.load import LoadSampler
 from codeact_robot.eval.suite import MODES, Suite, Task
 from codeact_robot.llm import LlmBackend, create_backend
 from codeact_robot.nodes.runner import WaitTimeoutError
@@ -203,7 +205,8 @@ class EvalRunner:
             monitor.start()
             agent = self._agent(mode, llm, stack.api, cfg, where)
             try:
-                result = agent.run(task.command)
+                with LoadSampler() as load:
+                    result = agent.run(task.command)
             finally:
                 agent.close()
             end = monitor.latest() or initial
@@ -220,7 +223,7 @@ class EvalRunner:
             raise BackendFailedError(f'{result.error}: {result.failure_reason} '
                                      f'(transcript {result.transcript_path})')
         return self._record(task, mode, backend, seed, llm, result, initial, final,
-                            trajectory, events, startup, where)
+                            trajectory, events, startup, where, load.summary())
 
     def _agent(self, mode: str, llm: LlmBackend, robot: Any, cfg: AgentConfig,
                where: Path) -> Any:
@@ -235,7 +238,7 @@ class EvalRunner:
                 result: EpisodeResult, initial: predicates.GroundTruth,
                 final: predicates.GroundTruth, trajectory: list[predicates.GroundTruth],
                 events: list[predicates.SafetyIntervention], startup: float,
-                where: Path) -> dict[str, Any]:
+                where: Path, machine_load: dict[str, Any] | None = None) -> dict[str, Any]:
         outcome = agent_outcome(result)
         facts = predicates.EpisodeFacts(
             final=final, initial=initial, trajectory=trajectory,
@@ -260,6 +263,8 @@ class EvalRunner:
             'prompt_tokens': result.prompt_tokens, 'completion_tokens': result.completion_tokens,
             'safety_interventions': sum(e.kind not in ignored for e in events),
             'safety_events': [e.__dict__ for e in events],
+            'safety_events_by_kind': dict(sorted(Counter(e.kind for e in events).items())),
+            'machine_load': machine_load or {},
             'checks': [c.to_dict() for c in checks],
             'initial': initial.to_dict(), 'final': final.to_dict(),
             'trajectory': [[round(g.stamp, 2), round(g.robot[0], 3), round(g.robot[1], 3)]
