@@ -261,3 +261,20 @@ def test_wheel_odometry_integrates_arcs():
         odom.update(left * t, right * t)
     assert (odom.x, odom.y) == pytest.approx((0.0, 1.0), abs=1e-4)
     assert abs(abs(odom.theta) - math.pi) < 1e-6
+
+
+def test_camera_throttle_skips_frames_when_behind_or_costly_but_keeps_a_minimum_rate():
+    from codeact_robot.sim.pacing import CameraThrottle
+
+    cam = CameraThrottle(max_share=0.35, max_lag=0.02, min_interval=1.0)
+    assert cam.should_render(0.0, lag=0.0)
+    cam.done(0.0, 0.01)  # a cheap frame: 10 Hz is within the share
+    assert cam.should_render(0.11, lag=0.0)
+    assert not cam.should_render(0.11, lag=0.05)  # physics behind real time: camera first
+    assert cam.should_render(0.11, lag=None)  # not paced (real_time_factor 0): every frame
+    cam = CameraThrottle(max_share=0.35)
+    cam.done(0.0, 0.1)  # 100 ms per frame: at most one per 0.29 s
+    assert not cam.should_render(0.2, lag=0.0)
+    assert cam.should_render(0.4, lag=0.0)
+    assert cam.should_render(1.2, lag=5.0)  # however far behind: a frame per second
+    assert cam.skipped == 1
