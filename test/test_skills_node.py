@@ -343,3 +343,44 @@ def test_diagnostics_are_published(stack, obs):
     status = obs.diagnostics[-1].status[0]
     keys = {kv.key for kv in status.values}
     assert {'estop', 'max_linear_speed', 'skill'} <= keys
+
+
+def _stall_control_loop_once(skills, seconds: float) -> None:
+    """Make the next control cycle take ``seconds`` of wall time (a starved or hung step)."""
+    original = skills._control_step
+
+    def slow_step() -> None:
+        skills._control_step = original
+        time.sleep(seconds)
+        original()
+    skills._control_step = slow_step
+
+
+def test_a_late_control_loop_holds_the_robot_and_only_a_stuck_one_stops_it(stack, obs):
+    api, skills = stack.api, stack.skills
+    n_events = len(obs.events)
+    assert api.move_to(2.5, 4.0, theta=0.0).arrived
+    # Late: one cycle takes 1 s (> command_timeout 0.5 s, < stall_timeout 2 s). The watchdog
+    # thread holds the robot at zero velocity meanwhile; the motion then goes on and arrives.
+    thread, box = _in_background(api.move, 1.0)
+    wait_for(lambda: any(abs(v) > 0.05 for _, v, _w in obs.cmds_since(time.monotonic() - 0.2)),
+             30.0, 'the robot moving')
+    holds = skills._holds.get('command_timeout', 0)
+    t0 = time.monotonic()
+    _stall_control_loop_once(skills, 1.0)
+    wait_for(lambda: skills._holds.get('command_timeout', 0) > holds, 5.0, 'a hold')
+    zero = [c for c in obs.cmds_since(t0) if c[1] == 0.0 and c[2] == 0.0]
+    assert zero and zero[0][0] - t0 < 1.0, 'the watchdog did not hold the robot'
+    thread.join(30.0)
+    assert box['result'].arrived, box
+    assert 'command_timeout' not in [e.kind for e in obs.events_since(n_events)]
+    # Stuck: a cycle that takes 3 s (> stall_timeout) ends the motion with a safety stop.
+    thread, box = _in_background(api.move, -1.0)
+    wait_for(lambda: any(abs(v) > 0.05 for _, v, _w in obs.cmds_since(time.monotonic() - 0.2)),
+             30.0, 'the robot moving')
+    _stall_control_loop_once(skills, 3.0)
+    thread.join(30.0)
+    result = box['result']
+    assert result.status == 'safety_stop' and 'stuck' in result.message, result
+    wait_for(lambda: 'command_timeout' in [e.kind for e in obs.events_since(n_events)], 5.0,
+             'the command_timeout event')
