@@ -8,7 +8,9 @@ with the transcript and a plot of the robot's path.
 
 from __future__ import annotations
 
+import json
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -87,6 +89,32 @@ class PathRecorder:
         self._thread.join(timeout=2.0)
 
 
+class SafetyEventLog:
+    """Collect /safety/events on a node of the robot stack's executor (thread-safe list)."""
+
+    def __init__(self, stack: Any) -> None:
+        from rclpy.node import Node
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        from codeact_robot_interfaces.msg import SafetyEvent
+
+        self.events: list[dict[str, str]] = []
+        node = stack.runner.add(Node('session_safety_events', context=stack.runner.context))
+        node.create_subscription(SafetyEvent, '/safety/events', self._on_event,
+                                 QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+
+    def _on_event(self, msg: Any) -> None:
+        self.events.append({'kind': msg.kind, 'reason': msg.reason, 'source': msg.source})
+
+
+def append_safety_events(transcript: Path, events: list[dict[str, str]]) -> None:
+    """Append the episode's safety events (and their count by kind) to its transcript."""
+    record = {'event': 'safety_events', 'by_kind': dict(sorted(Counter(
+        e['kind'] for e in events).items())), 'events': events}
+    with transcript.open('a', encoding='utf-8') as f:
+        f.write(json.dumps(record, ensure_ascii=False) + '\n')
+
+
 class RobotSession:
     """Own the robot connection, the backend and the agent for a series of commands."""
 
@@ -97,6 +125,7 @@ class RobotSession:
         self._stack = ExitStack()
         self.robot: RobotApi | None = None
         self._agent: Any = None
+        self._safety_log: SafetyEventLog | None = None
 
     def __enter__(self) -> RobotSession:
         from codeact_robot.agent import AgentConfig, CodeActAgent
@@ -127,24 +156,36 @@ class RobotSession:
             raise
         return self
 
-    def _robot(self):
+    @contextmanager
+    def _robot(self) -> Iterator[RobotApi]:
         from codeact_robot import bringup
 
         opts = self.options
         if opts.external:
-            return bringup.connect_robot(world=opts.world)
-        seed = {} if opts.seed is None else {'seed': opts.seed}
-        return bringup.embedded_robot(world=opts.world, scenario=opts.scenario,
-                                      real_time_factor=opts.real_time_factor, **seed)
+            stack = bringup.start_connected(world=opts.world)
+        else:
+            seed = {} if opts.seed is None else {'seed': opts.seed}
+            stack = bringup.start_embedded(opts.world, opts.scenario,
+                                           real_time_factor=opts.real_time_factor, **seed)
+        try:
+            # Each transcript ends with the safety events of its episode (a stop's cause).
+            self._safety_log = SafetyEventLog(stack)
+            yield stack.api
+        finally:
+            stack.close()
 
     def run(self, command: str) -> EpisodeOutcome:
         """Run one command as one agent episode and plot the path the robot took."""
         from codeact_robot.path_plot import plot_path
 
         assert self.robot is not None, 'use RobotSession as a context manager'
+        log = self._safety_log
+        first_event = len(log.events) if log is not None else 0
         with PathRecorder(self.robot) as recorder:
             result = self._agent.run(command)
         transcript = Path(result.transcript_path) if result.transcript_path else None
+        if transcript is not None and log is not None:
+            append_safety_events(transcript, list(log.events[first_event:]))
         run_dir = transcript.parent if transcript else None
         plot = None
         if transcript is not None:

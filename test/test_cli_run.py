@@ -1,6 +1,7 @@
 """`codeact-robot run` as a user runs it: embedded simulator, agent, live output, exit status,
 transcript and path plot. Scripted completions (replay backend) stand in for the model."""
 
+import json
 import subprocess
 import sys
 
@@ -32,6 +33,9 @@ def test_run_exits_zero_after_done_and_leaves_transcript_and_plot(tmp_path):
     plots = list((tmp_path / 'runs').glob('*.path.png'))
     assert len(transcripts) == 1 and len(plots) == 1
     assert plots[0].stat().st_size > 10_000
+    # The transcript ends with the episode's safety events by kind: none for this drive.
+    last = json.loads(transcripts[0].read_text().splitlines()[-1])
+    assert last['event'] == 'safety_events' and last['by_kind'] == {}, last
 
 
 def test_run_exits_non_zero_when_the_model_fails_the_task(tmp_path):
