@@ -321,3 +321,84 @@ def test_slow_reply_ends_at_the_episode_limit_or_is_an_llm_error(tmp_path, episo
     else:  # the backend is too slow for one reply: an LLM error
         assert result.error == 'GenerationTimeoutError'
         assert result.failure_reason.startswith('LLM error')
+
+
+def test_done_after_a_failed_action_is_held_until_the_model_saw_the_result(tmp_path):
+    robot = WarehouseRobotDouble(WORLD)
+    replies = [
+        # The ending is written into the block that does the work, and the grasp fails.
+        '```python\ntry:\n    grasp("blue")\nexcept NotFoundError:\n    pass\n'
+        'done("holding the blue box")\n```',
+        '```python\ngo_to("shelf C")\nprint(grasp("blue"))\n```',
+        '```python\ndone("holding the blue box at shelf C")\n```',
+    ]
+    with make_agent(tmp_path, replies, robot) as agent:
+        result = agent.run('pick up the blue box')
+    assert result.success and result.turns == 3
+    assert result.summary == 'holding the blue box at shelf C'
+    second_prompt = agent.llm.calls[1][-1]['content']
+    assert 'Your done(...) was not accepted' in second_prompt and 'NotFoundError' in second_prompt
+    turns = [r for r in read_transcript(result.transcript_path) if r['event'] == 'turn']
+    assert turns[0]['held_outcome'] == ['done', 'holding the blue box']
+    assert turns[1]['held_outcome'] is None
+
+
+def test_done_after_successful_actions_ends_the_episode_at_once(tmp_path):
+    replies = ['```python\nr = go_to("shelf C")\nif r.arrived:\n    done("at shelf C")\n```']
+    with make_agent(tmp_path, replies) as agent:
+        result = agent.run('drive to shelf C')
+    assert result.success and result.turns == 1 and result.summary == 'at shelf C'
+
+
+def test_fail_after_a_blocked_motion_is_held(tmp_path):
+    robot = WarehouseRobotDouble(WORLD, blocked_aisle='aisle 2')
+    b = WORLD.places['shelf B']
+    replies = [f'```python\nr = move_to({b.x}, {b.y})\nif not r.arrived:\n'
+               '    fail("blocked")\n```',
+               '```python\nprint(go_to("shelf B").status)\n```',
+               '```python\ndone("at shelf B")\n```']
+    with make_agent(tmp_path, replies, robot) as agent:
+        result = agent.run('go to shelf B')
+    assert result.success and result.turns == 3
+    assert 'Your fail(...) was not accepted' in agent.llm.calls[1][-1]['content']
+
+
+def test_a_prose_answer_is_handed_back_to_be_sent_with_done(tmp_path):
+    replies = ['The marker on the box at shelf C is 4, and the box is "blue".',
+               '```python\ndone("The marker on the box at shelf C is 4.")\n```']
+    with make_agent(tmp_path, replies) as agent:
+        result = agent.run('which marker is on the box at shelf C?')
+    assert result.success and result.turns == 2
+    hint = agent.llm.calls[1][-1]['content']
+    assert 'No ```python block' in hint
+    assert 'done("The marker on the box at shelf C is 4, and the box is \\"blue\\".")' in hint
+
+
+def test_an_empty_reply_gets_the_plain_no_code_hint(tmp_path):
+    with make_agent(tmp_path, ['', '```python\nfail("nothing to do")\n```']) as agent:
+        agent.run('do nothing')
+    hint = agent.llm.calls[1][-1]['content']
+    assert 'No ```python block' in hint and 'done("' not in hint
+
+
+def test_the_same_code_again_is_not_run(tmp_path):
+    robot = WarehouseRobotDouble(WORLD)
+    block = '```python\nr = go_to("shelf A")\nprint(r.status)\n```'
+    replies = [block, block + '\n', '```python\ndone("at shelf A")\n```']
+    with make_agent(tmp_path, replies, robot) as agent:
+        result = agent.run('go to shelf A')
+    assert result.success and result.turns == 3
+    assert len(robot.called('go_to')) == 1  # the repeat did not drive again
+    nudge = agent.llm.calls[2][-1]['content']
+    assert 'Not run: this is the same code as your turn 1' in nudge
+    turns = [r for r in read_transcript(result.transcript_path) if r['event'] == 'turn']
+    assert turns[1]['not_run'] == 'repeated code' and turns[1]['execution'] is None
+
+
+def test_worked_examples_come_as_chat_turns_before_the_task(tmp_path):
+    with make_agent(tmp_path, ['```python\nfail("no")\n```'], n_examples=4) as agent:
+        agent.run('refuse')
+    messages = agent.llm.calls[0]
+    assert messages[0]['role'] == 'system' and messages[-1]['content'] == 'Task: refuse'
+    assert messages[1]['content'].startswith('Task: ') and messages[2]['role'] == 'assistant'
+    assert sum(m['content'].startswith('Task: ') for m in messages) == 5

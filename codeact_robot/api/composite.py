@@ -40,6 +40,8 @@ SEARCH_STEPS = 6
 APPROACH_DISTANCE = 0.75
 #: Places fetch() searches when the box is neither in view nor at its stock place.
 SEARCH_PLACE_LIMIT = 6
+#: Sideways offsets (m, left positive) of other drop spots when a place's own spot is taken.
+DROP_OFFSETS = (0.3, -0.3)
 #: Distance to back away after putting a box down, so the next route starts clear of it.
 BACK_OFF = 0.3
 
@@ -119,14 +121,15 @@ def look(robot: RobotApi, where: str | None = None) -> list[Detection]:
     return sorted((d for d in seen if d.distance <= LOOK_RANGE), key=lambda d: d.distance)
 
 
-def fetch(robot: RobotApi, box: str, to: str) -> str:
+def fetch(robot: RobotApi, box: str, to: str, near: str | None = None) -> str:
     """Find a box, pick it up, carry it to a place, put it down; return what was done."""
     colour = box_colour(box)
     destination = resolve_place(robot, to)  # an unknown place fails before any motion
+    first = search_point(robot, near) if near else None
     picked_at = 'where the gripper already held it'
     if not robot.holding():
-        picked_at = _pick_up(robot, colour)
-    result = go_to(robot, destination.name)
+        picked_at = _pick_up(robot, colour, first)
+    result = _reach_drop_spot(robot, destination)
     if not result.arrived:
         raise NavigationError(f'holding the {colour} box but could not reach '
                               f'{destination.name}: {result.message}')
@@ -135,6 +138,25 @@ def fetch(robot: RobotApi, box: str, to: str) -> str:
         raise GraspError(f'at {destination.name} the gripper did not let go of the box')
     robot.move(-BACK_OFF)
     return f'delivered the {colour} box to the {destination.name} (picked up {picked_at})'
+
+
+def _reach_drop_spot(robot: RobotApi, place: Place) -> MoveResult:
+    """Drive to the place; if something stands on its spot (a box put down before), beside it.
+
+    A box delivered earlier lies in front of the place's pose and stops the robot short of it
+    (minimum obstacle distance); the spots DROP_OFFSETS to its left and right are tried then.
+    """
+    result = go_to(robot, place.name)
+    if result.arrived or result.blocked_aisle or result.status not in ('blocked', 'no_path'):
+        return result
+    left = (-math.sin(place.theta), math.cos(place.theta))
+    for offset in DROP_OFFSETS:
+        spot = robot.move_to(place.x + offset * left[0], place.y + offset * left[1],
+                             place.theta)
+        if spot.arrived:
+            return _with_message(spot, f'arrived {abs(offset):.1f} m '
+                                       f'{"left" if offset > 0 else "right"} of {place.name}')
+    return result
 
 
 def box_colour(box: str) -> str:
@@ -148,13 +170,49 @@ def box_colour(box: str) -> str:
 
 # -- fetch's search -----------------------------------------------------------------------------
 
-def _pick_up(robot: RobotApi, colour: str) -> str:
-    """Grasp the box: from here, from its stock place, or after a search; say where."""
+def search_point(robot: RobotApi, near: str) -> tuple[float, float]:
+    """Return the point a search starts from: a place, or a part of the warehouse in words.
+
+    "north-east corner", "the west", "south" ... name the extremes of the known places, so a
+    person's description of where a box lies works without coordinates.
+    """
+    words = normalize_name(near).replace('-', ' ').replace('northeast', 'north east') \
+        .replace('northwest', 'north west').replace('southeast', 'south east') \
+        .replace('southwest', 'south west').split()
+    compass = [w for w in words if w in DIRECTIONS]
+    try:
+        place = resolve_place(robot, near)
+    except UnknownPlaceError:
+        if not compass:
+            raise UnknownPlaceError(f'near={near!r} is neither a place nor a part of the '
+                                    'warehouse such as "north-east corner"; known places: '
+                                    f'{", ".join(sorted(robot.locations()))}') from None
+    else:
+        return place.x, place.y
+    xs = [p.x for p in robot.locations().values()]
+    ys = [p.y for p in robot.locations().values()]
+    return _extreme(xs, 'east' in compass, 'west' in compass), \
+        _extreme(ys, 'north' in compass, 'south' in compass)
+
+
+def _extreme(values: list[float], high: bool, low: bool) -> float:
+    if high:
+        return max(values)
+    if low:
+        return min(values)
+    return (min(values) + max(values)) / 2
+
+
+def _pick_up(robot: RobotApi, colour: str, first: tuple[float, float] | None) -> str:
+    """Grasp the box: from here, from its stock place, or after a search; say where.
+
+    With ``first`` (where the user said it is) the search starts at the place nearest to it.
+    """
     if _matching(robot.perceive(), colour, within=1.6):
         return _grasp_here(robot, colour)
     stock = robot.stock_list().get(f'{colour} box')
     tried: list[str] = []
-    if stock and _is_place(robot, stock):
+    if first is None and stock and _is_place(robot, stock):
         result = go_to(robot, stock)
         tried.append(stock)
         if result.arrived:
@@ -162,7 +220,8 @@ def _pick_up(robot: RobotApi, colour: str) -> str:
                 return _grasp_here(robot, colour)
             except NotFoundError:
                 pass  # not where the stock list says: search below
-    for name in [None, *_search_places(robot, tried)]:
+    here: list[str | None] = [] if first is not None else [None]
+    for name in [*here, *_search_places(robot, tried, first)]:
         if name is not None:
             if not go_to(robot, name).arrived:
                 continue
@@ -170,13 +229,16 @@ def _pick_up(robot: RobotApi, colour: str) -> str:
         seen = _look_around(robot, colour)
         if seen is not None and _approach(robot, seen):
             return _grasp_here(robot, colour)
-    raise NotFoundError(f'no {colour} box found: looked around here and at '
-                        f'{", ".join(tried) or "no other place"}. Go nearer to where it should '
-                        'be (go_to a place), then call fetch again')
+    looked = ', '.join((['here'] if here else []) + tried)
+    raise NotFoundError(f'no {colour} box found: looked around {looked}. If you know where it '
+                        'is, call fetch again with near="<that place or part of the warehouse>"')
 
 
 def _grasp_here(robot: RobotApi, colour: str) -> str:
-    robot.grasp(colour)
+    try:
+        robot.grasp(colour)
+    except GraspError:
+        robot.grasp(colour)  # alignment can time out on a busy machine: once more, then raise
     return f'at {place_near(robot, robot.get_pose(), 1.0) or _coords(robot.get_pose())}'
 
 
@@ -209,11 +271,13 @@ def _approach(robot: RobotApi, box: Detection) -> bool:
     return False
 
 
-def _search_places(robot: RobotApi, skip: list[str]) -> list[str]:
-    """Return the places to search, nearest first, without the ones already tried."""
-    pose = robot.get_pose()
-    places = sorted(robot.locations().values(),
-                    key=lambda p: math.dist((p.x, p.y), (pose.x, pose.y)))
+def _search_places(robot: RobotApi, skip: list[str],
+                   start: tuple[float, float] | None = None) -> list[str]:
+    """Return the places to search, nearest to ``start`` (or the robot) first, untried ones."""
+    if start is None:
+        pose = robot.get_pose()
+        start = (pose.x, pose.y)
+    places = sorted(robot.locations().values(), key=lambda p: math.dist((p.x, p.y), start))
     return [p.name for p in places if p.name not in skip][:SEARCH_PLACE_LIMIT]
 
 

@@ -145,7 +145,7 @@ class RobotApi(ABC):
     def release(self) -> None:
         """Turn suction off, dropping whatever the gripper holds."""
 
-    def fetch(self, box: str, to: str) -> str:
+    def fetch(self, box: str, to: str, near: str | None = None) -> str:
         """Bring a box to a place: find it, pick it up, carry it there, put it down, check.
 
         Looks where the robot is, then at the box's stock-list shelf, then at nearby places.
@@ -153,12 +153,14 @@ class RobotApi(ABC):
         Args:
             box: The box's colour, e.g. "red", or its marker, e.g. "marker 3".
             to: The place to put it down, e.g. "packing station".
+            near: Where to search first if the user said where the box is: a place or a part
+                of the warehouse, e.g. "south-west corner". None: the stock list.
 
         Returns:
             What was done, e.g. "delivered the red box to the packing station (picked up at
             shelf B)". Raises NotFoundError, GraspError or NavigationError if it could not.
         """
-        return composite.fetch(self, box, to)
+        return composite.fetch(self, box, to, near)
 
     def look(self, where: str | None = None) -> list[Detection]:
         """List the boxes in view (within 4 m), nearest first.

@@ -60,6 +60,10 @@ _ESTOP = 'e-stop: '
 _COORD = 1e4
 
 
+#: How long perceive() waits for the first camera image (the node subscribes on demand).
+CAMERA_WAKE_SECONDS = 5.0
+
+
 class RosRobotApi(RobotApi):
     """Implement RobotApi over the skills node's actions, services and topics.
 
@@ -346,7 +350,13 @@ class RosRobotApi(RobotApi):
 
         The contract (what the model reads) is RobotApi.perceive.
         """
+        # The skills node subscribes to the camera on demand: the first call after a quiet
+        # spell can come before the first image, so wait that out (bounded) here.
+        deadline = time.monotonic() + CAMERA_WAKE_SECONDS
         res = self._call(self._perceive, Perceive.Request(), 'perceive')
+        while not res.success and time.monotonic() < deadline:
+            time.sleep(0.25)
+            res = self._call(self._perceive, Perceive.Request(), 'perceive')
         if not res.success:
             raise RobotNotReadyError(res.message)
         return [Detection(label=d.label, color=d.color,
