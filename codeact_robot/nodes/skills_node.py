@@ -56,9 +56,9 @@ from codeact_robot.nav.planner import GridPlanner, Plan
 from codeact_robot.nodes.parameters import describe
 from codeact_robot.safety import layer as events
 from codeact_robot.safety.geofence import Box, Geofence
-from codeact_robot.safety.layer import CycleInput, SafetyLayer, stale_reason
+from codeact_robot.safety.layer import CycleInput, SafetyLayer
 from codeact_robot.safety.limits import LIMIT_SPECS, SafetyLimits, check_limit
-from codeact_robot.safety.monitor import EStopLatch, Footprint, JumpSafeClock
+from codeact_robot.safety.monitor import EStopLatch, Footprint, JumpSafeClock, staleness
 from codeact_robot.safety.validation import check_names, check_number
 from codeact_robot.safety.watchdog import LoopWatchdog, WatchInput
 from codeact_robot.skills import motion
@@ -775,9 +775,9 @@ class SkillsNode(Node):
         wall_end = time.monotonic() + lim.stale_grace + 1.0
         while True:
             now = self._safe_clock.now()
-            if stale_reason(now, self._odom_stamp, lim.stale_timeout) is None:
+            if staleness(now, self._odom_stamp, lim.stale_timeout) is None:
                 return None
-            reason = stale_reason(now, self._odom_stamp, lim.stale_timeout + lim.stale_grace)
+            reason = staleness(now, self._odom_stamp, lim.stale_timeout + lim.stale_grace)
             if reason is not None or time.monotonic() > wall_end:
                 return reason or 'no fresh message within the grace time'
             time.sleep(0.01)
@@ -1151,8 +1151,8 @@ class SkillsNode(Node):
     def _publish_diagnostics(self) -> None:
         now = self._now()
         safe_now = self._safe_clock.now()
-        odom = stale_reason(safe_now, self._odom_stamp, self._limits.stale_timeout)
-        scan = stale_reason(safe_now, self._scan_stamp, self._limits.stale_timeout)
+        odom = staleness(safe_now, self._odom_stamp, self._limits.stale_timeout)
+        scan = staleness(safe_now, self._scan_stamp, self._limits.stale_timeout)
         level, message = DiagnosticStatus.OK, 'ok'
         if odom or scan:
             level, message = DiagnosticStatus.WARN, f'odom: {odom or "ok"}, scan: {scan or "ok"}'

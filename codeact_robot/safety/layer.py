@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codeact_robot.safety.limits import SafetyLimits, VelocityLimiter
-from codeact_robot.safety.monitor import EStopLatch, Footprint, clearance_ahead
+from codeact_robot.safety.monitor import EStopLatch, Footprint, clearance_ahead, staleness
 
 # Kinds of SafetyEvent (codeact_robot_interfaces/SafetyEvent.kind).
 ESTOP = 'estop'
@@ -130,7 +130,7 @@ class SafetyLayer:
         limit = lim.stale_timeout if hold else lim.stale_timeout + lim.stale_grace
         for kind, what, stamp in ((STALE_ODOM, 'odometry', inp.odom_stamp),
                                   (STALE_SCAN, 'laser scan', inp.scan_stamp)):
-            reason = stale_reason(inp.now, stamp, limit)
+            reason = staleness(inp.now, stamp, limit)
             if reason is not None:
                 return kind, f'{what} is stale: {reason}'
         return None
@@ -140,13 +140,3 @@ class SafetyLayer:
         new = [(k, r) for k, r in conditions if k not in self._active]
         self._active = kinds
         return new
-
-
-def stale_reason(now: float, stamp: float | None, limit: float) -> str | None:
-    """Return why data stamped ``stamp`` (None = never) is too old at ``now``, or None."""
-    if stamp is None:
-        return 'no data received yet'
-    age = now - stamp
-    if age > limit:
-        return f'last message is {age:.2f} s old (limit {limit:.2f} s)'
-    return None

@@ -136,7 +136,7 @@ class JumpSafeClock:
 
 
 def staleness(now: float, stamp: float | None, timeout: float) -> str | None:
-    """Return a reason if data received at ``stamp`` (None = never) is older than timeout."""
+    """Return a reason if data stamped ``stamp`` (None = never) is older than timeout."""
     if stamp is None:
         return 'no data received yet'
     age = now - stamp
