@@ -229,3 +229,22 @@ def test_fetch_searches_first_where_the_user_said_the_box_is():
     assert robot.fetch('purple', 'shelf A', near='packing station').startswith('delivered')
     with pytest.raises(UnknownPlaceError, match='neither a place nor a part'):
         robot.fetch('purple', 'shelf A', near='over there')
+
+
+def test_place_names_are_forgiven_when_they_leave_one_place():
+    robot = BoxWorldDouble({})
+    assert robot.go_to('aisle 2 east end').arrived
+    assert robot.pose.x == WORLD.places['aisle 2 east'].x
+    assert robot.go_to('The Packing Station').arrived
+    with pytest.raises(UnknownPlaceError, match="did you mean 'aisle 2 east' or 'aisle 2 west'"):
+        robot.go_to('aisle 2')  # two places fit: no guess
+    with pytest.raises(UnknownPlaceError, match='keep-out zone'):
+        robot.go_to('inside the battery storage')
+
+
+def test_look_towards_a_direction_from_a_place():
+    robot = BoxWorldDouble({'yellow': (1.2, 2.0)})
+    robot.pose = Pose(5.0, 4.0, 0.0)
+    assert [d.color for d in robot.look('south of the start')] == ['yellow']
+    start = WORLD.places['start']
+    assert (robot.pose.x, robot.pose.y) == (start.x, start.y)

@@ -52,17 +52,30 @@ def normalize_name(name: str) -> str:
 
 
 def resolve_place(robot: RobotApi, name: str) -> Place:
-    """Return the named place, or raise UnknownPlaceError listing the known names."""
+    """Return the named place, or raise UnknownPlaceError naming the closest known names.
+
+    Case, underscores and extra words are forgiven when they leave one place: "the Packing
+    Station", "aisle 2 east end". A name that fits several ("aisle 2") is not guessed.
+    """
     places = robot.locations()
     key = normalize_name(name)
     for place_name, place in places.items():
         if normalize_name(place_name) == key:
             return place
-    zones = [z for z in robot.keep_out_zones() if normalize_name(z) == key]
+    zones = [z for z in robot.keep_out_zones() if normalize_name(z) in key]
     if zones:
         raise UnknownPlaceError(f'{zones[0]!r} is a keep-out zone, not a place: the robot must '
                                 'never enter it')
-    raise UnknownPlaceError(f'unknown place {name!r}; known places: '
+    words = set(key.split())
+    within = [p for n, p in places.items() if set(normalize_name(n).split()) <= words]
+    if within:
+        # the longest name the words contain: "aisle 2 east end" -> "aisle 2 east"
+        best = max(within, key=lambda p: len(normalize_name(p.name).split()))
+        if sum(len(p.name.split()) == len(best.name.split()) for p in within) == 1:
+            return best
+    close = sorted(n for n in places if words and words <= set(normalize_name(n).split()))
+    hint = f'did you mean {" or ".join(repr(n) for n in close)}? ' if close else ''
+    raise UnknownPlaceError(f'unknown place {name!r}; {hint}known places: '
                             f'{", ".join(sorted(places))}')
 
 
@@ -99,16 +112,24 @@ def go_to(robot: RobotApi, name: str, avoid: list[str] | None = None) -> MoveRes
 
 
 def look(robot: RobotApi, where: str | None = None) -> list[Detection]:
-    """Return the boxes seen from a place, towards a compass direction, or straight ahead."""
+    """Return the boxes seen from a place, towards a compass direction, or straight ahead.
+
+    ``where`` may combine both, e.g. "south of the start": drive there, then face south.
+    """
     sweep: tuple[float, ...] = (0.0,)
-    if where is not None and normalize_name(where) in DIRECTIONS:
-        pose = robot.get_pose()
-        robot.turn(_angle_to(pose.theta, DIRECTIONS[normalize_name(where)]))
-    elif where is not None:
-        result = go_to(robot, where)
+    words = normalize_name(where).split() if where is not None else []
+    direction = next((w for w in words if w in DIRECTIONS), None)
+    rest = ' '.join(w for w in words if w not in DIRECTIONS and w not in ('of', 'to', 'the'))
+    if rest:
+        place = resolve_place(robot, rest)
+        result = go_to(robot, place.name)
         if not result.arrived:
-            raise NavigationError(f'could not reach {where} to look: {result.message}')
-        sweep = PLACE_SWEEP
+            raise NavigationError(f'could not reach {place.name} to look: {result.message}')
+        if direction is None:
+            sweep = PLACE_SWEEP
+    if direction is not None:
+        pose = robot.get_pose()
+        robot.turn(_angle_to(pose.theta, DIRECTIONS[direction]))
     seen: list[Detection] = []
     turned = 0.0
     for step in sweep:
