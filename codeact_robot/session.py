@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -20,6 +21,8 @@ from typing import Any, TextIO
 from codeact_robot.api.errors import RobotApiError
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.api.types import Pose
+
+EVENT_SETTLE_SECONDS = 0.5  # wait for the last safety events before closing a transcript
 
 
 @dataclass
@@ -185,6 +188,8 @@ class RobotSession:
             result = self._agent.run(command)
         transcript = Path(result.transcript_path) if result.transcript_path else None
         if transcript is not None and log is not None:
+            # Events of the episode's last moment (its stop) are still on their way over DDS.
+            time.sleep(EVENT_SETTLE_SECONDS)
             append_safety_events(transcript, list(log.events[first_event:]))
         run_dir = transcript.parent if transcript else None
         plot = None
