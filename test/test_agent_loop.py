@@ -253,7 +253,8 @@ def test_no_robot_calls_after_done(tmp_path):
 
 def test_function_subset_limits_prompt_and_sandbox(tmp_path):
     replies = ['```python\ngrasp("red")\n```', '```python\ndone("ok")\n```']
-    with make_agent(tmp_path, replies, functions=('get_pose', 'go_to')) as agent:
+    with make_agent(tmp_path, replies, functions=('get_pose', 'go_to'),
+                    callable_functions=()) as agent:
         assert 'go_to(name: str' in agent.system_prompt
         assert 'grasp(target' not in agent.system_prompt
         result = agent.run('grab the red box')
@@ -402,3 +403,14 @@ def test_worked_examples_come_as_chat_turns_before_the_task(tmp_path):
     assert messages[0]['role'] == 'system' and messages[-1]['content'] == 'Task: refuse'
     assert messages[1]['content'].startswith('Task: ') and messages[2]['role'] == 'assistant'
     assert sum(m['content'].startswith('Task: ') for m in messages) == 5
+
+
+def test_the_prompt_shows_eight_functions_and_the_sandbox_answers_the_rest(tmp_path):
+    replies = ['```python\nprint(holding(), round(get_pose().x, 1))\n```',
+               '```python\ndone("checked")\n```']
+    with make_agent(tmp_path, replies, functions=RobotApi.PROMPT_FUNCTIONS,
+                    callable_functions=RobotApi.LLM_FUNCTIONS) as agent:
+        assert 'holding()' not in agent.system_prompt and 'fetch(box' in agent.system_prompt
+        result = agent.run('check the gripper')
+    assert result.success
+    assert 'False 1.2' in agent.llm.calls[1][-1]['content']

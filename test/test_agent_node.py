@@ -94,7 +94,7 @@ def test_execute_command_action_with_feedback(tmp_path):
     assert phases == [(1, 'generating'), (1, 'executing'), (1, 'observed'),
                       (2, 'generating'), (2, 'executing'), (2, 'observed'), (2, 'finished')]
     observed = client.feedback[2]
-    assert 'go_to("shelf B")' in observed.code and 'holding: yes' in observed.observation
+    assert 'go_to("shelf B")' in observed.code and 'holding a box' in observed.observation
     shelf = WORLD.places['shelf B']
     assert (observed.pose.x, observed.pose.y) == pytest.approx((shelf.x, shelf.y))
     assert list(tmp_path.glob('*.jsonl')), 'a transcript per episode'
@@ -133,7 +133,7 @@ def test_command_topic_runs_an_episode(tmp_path):
         pub.publish(String(data='go to the charging dock'))
         wait_for(lambda: robot.called('go_to'), 60.0, 'the episode to drive')
         wait_for(lambda: not node._busy, 60.0, 'the episode to end')
-    assert robot.called('go_to') == [(('charging dock',), {'speed': None, 'avoid': None})]
+    assert robot.called('go_to') == [(('charging dock',), {'avoid': None})]
     assert len(list(tmp_path.glob('*.jsonl'))) == 1
 
 

@@ -50,11 +50,11 @@ def test_plot_marks_the_aisle_the_robot_found_blocked(tmp_path):
 
     from codeact_robot.path_plot import BLOCKED_COLOUR
 
-    out = run_cli(tmp_path, ['r = go_to("packing station")\nprint(r.status, r.blocked_aisle)',
+    out = run_cli(tmp_path, ['r = go_to("packing station")\nprint(r.message)',
                              "done('reported the blocked aisle')"],
                   'go to the packing station', '--scenario', 'blocked_aisle_2_at_start')
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert 'blocked aisle 2' in out.stdout
+    assert 'found aisle 2 blocked and went round' in out.stdout
     plot = next((tmp_path / 'runs').glob('*.path.png'))
     hexa = BLOCKED_COLOUR.lstrip('#')
     bgr = tuple(int(hexa[i:i + 2], 16) for i in (4, 2, 0))

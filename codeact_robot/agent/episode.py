@@ -53,8 +53,12 @@ class AgentConfig:
     prompt_file: str = 'codeact.yaml'
     n_examples: int = 4
     stop: tuple[str, ...] = STOP_SEQUENCES
-    # The robot functions the model sees and may call (a subset makes the prompt shorter).
+    # The robot functions the prompt shows (fewer make a shorter prompt a small model follows
+    # better) ...
     functions: tuple[str, ...] = RobotApi.PROMPT_FUNCTIONS
+    # ... and those the sandbox (or the JSON tools) answer: also the rest of the contract, which
+    # a model may call from habit (get_pose(), holding()). The shown ones are always callable.
+    callable_functions: tuple[str, ...] = RobotApi.LLM_FUNCTIONS
 
     def __post_init__(self) -> None:
         if self.max_turns < 1:
@@ -66,7 +70,9 @@ class AgentConfig:
             raise ValueError('max_new_tokens must be >= 16 and observation_chars >= 200')
         self.stop = tuple(self.stop)
         self.functions = tuple(self.functions)
-        unknown = set(self.functions) - set(RobotApi.LLM_FUNCTIONS)
+        self.callable_functions = tuple(dict.fromkeys((*self.functions,
+                                                       *self.callable_functions)))
+        unknown = set(self.callable_functions) - set(RobotApi.LLM_FUNCTIONS)
         if unknown:
             raise ValueError(f'not robot API functions: {sorted(unknown)}')
         if self.context_tokens is not None and self.context_tokens <= 0:

@@ -111,7 +111,7 @@ class CodeActAgent(EpisodeAgent):
         limits = ExecutionLimits(call_timeout_s=self.config.turn_timeout,
                                  episode_timeout_s=self.config.max_episode_seconds)
         table = {name: self._guarded(getattr(self.robot, name))
-                 for name in self.config.functions}
+                 for name in self.config.callable_functions}
         table.update(done=self._done, fail=self._fail)
         return Executor(api=self.robot, functions=table, limits=limits,
                         on_stop=self._stop_robot)

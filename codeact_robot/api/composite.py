@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from codeact_robot.api.errors import (
     GraspError,
+    InvalidArgumentError,
     NavigationError,
     NotFoundError,
     RobotApiError,
@@ -57,6 +58,8 @@ def resolve_place(robot: RobotApi, name: str) -> Place:
     Case, underscores and extra words are forgiven when they leave one place: "the Packing
     Station", "aisle 2 east end". A name that fits several ("aisle 2") is not guessed.
     """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgumentError(f'a place name must be a non-empty string, not {name!r}')
     places = robot.locations()
     key = normalize_name(name)
     for place_name, place in places.items():

@@ -253,7 +253,7 @@ class JsonToolAgent(EpisodeAgent):
         self._templates = load_json_prompt(prompt_file)
         self._pool = concurrent.futures.ThreadPoolExecutor(1, 'json-tool')
         self._signatures = {name: Signature(name, getattr(robot, name), getattr(RobotApi, name))
-                            for name in self.config.functions}
+                            for name in self.config.callable_functions}
         self.system_prompt = self._build_prompt(places, inventory, limits)
 
     def _build_prompt(self, places: Sequence[Place] | Mapping[str, Place] | None,
