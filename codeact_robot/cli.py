@@ -121,8 +121,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         outcomes.append(outcome)
     print('\n=== demo summary ===')
     for outcome in outcomes:
+        said = outcome.summary if outcome.success else outcome.failure_reason
         print(f"  {'done    ' if outcome.success else 'not done'}  {outcome.command!r}  "
-              f'({outcome.turns} turns)  {outcome.run_dir}')
+              f'({outcome.turns} turns)  {outcome.run_dir}\n            {said}')
     # The demo's job is to show the pipeline end to end; a small model may fail a task, which the
     # summary says. Infrastructure errors raise and fail the command.
     return 0
