@@ -26,16 +26,20 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 from codeact_robot.agent import STOP_SEQUENCES, AgentConfig, CodeActAgent
-from codeact_robot.agent.prompt import build_system_prompt, limit_lines
+from codeact_robot.agent.prompt import (
+    build_system_prompt,
+    example_messages,
+    limit_lines,
+    load_prompt_file,
+)
 from codeact_robot.llm import LlmBackend, LlmError, ReplayBackend
 from codeact_robot.world import load_world
 
 RESULTS = Path(__file__).resolve().parent / 'results'
 TASK = 'Task: bring the red box to the packing station'
 OBSERVATIONS = [
-    'Observation:\nOutput:\narrived True\nRobot: pose x=4.50 y=3.95 theta=-1.57, holding: yes',
-    'Observation:\nOutput:\nblocked aisle 2\nRobot: pose x=6.00 y=4.00 theta=0.00, '
-    'holding: yes',
+    'Observation:\nOutput:\narrived True\nRobot: at shelf B, holding a box',
+    'Observation:\nOutput:\nblocked aisle 2\nRobot: at x=6.0, y=4.0 in aisle 2, holding a box',
 ]
 MAX_TOKENS = 64
 
@@ -60,7 +64,9 @@ def system_prompt() -> str:
 
 def turns(backend: LlmBackend) -> list[dict[str, Any]]:
     """Run three turns of one conversation; return each turn's numbers."""
-    messages = [{'role': 'system', 'content': system_prompt()},
+    t = load_prompt_file()
+    examples = [] if OPTIONS['short'] else example_messages(t.examples, t.task, t.observation)
+    messages = [{'role': 'system', 'content': system_prompt()}, *examples,
                 {'role': 'user', 'content': TASK}]
     rows = []
     for i in range(3):
@@ -157,8 +163,9 @@ def bench_loop_overhead(n: int = 20) -> dict[str, Any]:
     from test_agent_robot_double import WarehouseRobotDouble  # the test suite's robot double
 
     world = load_world()
-    replies = ['```python\nr = go_to("shelf B")\nprint(r.status)\n```'] * (n - 1) + [
-        '```python\ndone("ok")\n```']
+    # Different code every turn (the loop does not run a block sent twice in a row).
+    replies = [f'```python\nr = go_to("shelf B")\nprint(r.status, {i})\n```'
+               for i in range(n - 1)] + ['```python\ndone("ok")\n```']
     with TemporaryDirectory() as runs:
         agent = CodeActAgent(llm=ReplayBackend(replies), robot=WarehouseRobotDouble(world),
                              world=world, config=AgentConfig(max_turns=n), runs_dir=runs)

@@ -373,13 +373,14 @@ def test_a_prose_answer_is_handed_back_to_be_sent_with_done(tmp_path):
     hint = agent.llm.calls[1][-1]['content']
     assert 'No ```python block' in hint
     assert 'done("The marker on the box at shelf C is 4, and the box is \\"blue\\".")' in hint
+    assert 'fail("The marker' in hint  # a refusal in prose can be sent as fail()
 
 
 def test_an_empty_reply_gets_the_plain_no_code_hint(tmp_path):
     with make_agent(tmp_path, ['', '```python\nfail("nothing to do")\n```']) as agent:
         agent.run('do nothing')
     hint = agent.llm.calls[1][-1]['content']
-    assert 'No ```python block' in hint and 'done("' not in hint
+    assert 'No ```python block' in hint and 'done("' not in hint and 'fail("' not in hint
 
 
 def test_the_same_code_again_is_not_run(tmp_path):
@@ -414,3 +415,32 @@ def test_the_prompt_shows_eight_functions_and_the_sandbox_answers_the_rest(tmp_p
         result = agent.run('check the gripper')
     assert result.success
     assert 'False 1.2' in agent.llm.calls[1][-1]['content']
+
+
+def test_done_after_a_retry_that_worked_or_a_query_is_accepted_at_once(tmp_path):
+    robot = WarehouseRobotDouble(WORLD, blocked_aisle='aisle 2')
+    b = WORLD.places['shelf B']
+    replies = [f'```python\nr = move_to({b.x}, {b.y})\nif not r.arrived:\n'
+               f'    r = move_to({b.x}, {b.y}, avoid=["aisle 2"])\n'
+               'if r.arrived and not holding():\n    done("at shelf B")\n```']
+    with make_agent(tmp_path, replies, robot) as agent:
+        result = agent.run('go to shelf B')
+    assert result.success and result.turns == 1  # the latest action arrived; holding() is a query
+
+
+def test_a_held_done_on_the_last_turn_is_accepted(tmp_path):
+    replies = ['```python\ntry:\n    grasp("blue")\nexcept NotFoundError:\n    pass\n'
+               'done("tried")\n```']
+    with make_agent(tmp_path, replies, max_turns=1) as agent:
+        result = agent.run('pick up the blue box')
+    assert result.success and result.summary == 'tried'  # no turn left to confirm it
+
+
+def test_the_same_code_after_a_timeout_runs_again(tmp_path):
+    block = '```python\nwhile True:\n    pass\n```'
+    with make_agent(tmp_path, [block, block, '```python\nfail("stuck")\n```'],
+                    turn_timeout=1.0) as agent:
+        result = agent.run('spin')
+    turns = [r for r in read_transcript(result.transcript_path) if r['event'] == 'turn']
+    assert [t['execution']['status'] for t in turns[:2]] == ['timeout', 'timeout']
+    assert result.failure_reason == 'stuck'

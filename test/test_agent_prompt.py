@@ -13,6 +13,7 @@ from codeact_robot.agent.prompt import (
     compact_docstring,
     example_messages,
     load_prompt_file,
+    world_facts,
 )
 from codeact_robot.api.errors import API_ERRORS
 from codeact_robot.api.robot_api import RobotApi
@@ -127,3 +128,28 @@ def test_examples_only_call_api_functions():
 def test_missing_prompt_file_fails_clearly():
     with pytest.raises(FileNotFoundError):
         load_prompt_file('nope.yaml')
+
+
+def test_prompts_quote_no_suite_command_or_answer():
+    from codeact_robot.eval.json_agent import build_json_prompt, load_json_prompt
+    from codeact_robot.eval.suite import load_suite
+
+    world = load_world()
+    facts = world_facts(world)
+    texts = []
+    for t, system in ((load_prompt_file(), build_system_prompt(
+            facts.places, limits=facts.limits, aisles=facts.aisles, inventory=facts.inventory)),
+            (load_json_prompt(), build_json_prompt(world))):
+        messages = example_messages(t.examples, t.task, t.observation)
+        texts.append(' '.join([system, *(m['content'] for m in messages)]).lower())
+
+    def words(text: str) -> str:
+        return ' '.join(''.join(c if c.isalnum() else ' ' for c in text.lower()).split())
+
+    for task in load_suite('warehouse').tasks:
+        quotes = [task.command] + [r for replies in task.replay.values() for r in replies
+                                   if 'done(' in r or '"done"' in r]
+        for quote in quotes:
+            key = words(quote.split('done', 1)[-1] if 'done' in quote else quote)
+            for text in texts:
+                assert key not in words(text), (task.id, key)

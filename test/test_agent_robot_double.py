@@ -162,6 +162,7 @@ class WarehouseRobotDouble(RobotApi):
 
     def emergency_stop(self, reason: str) -> None:
         """Record the stop and end any wait()."""
+        self._halts = self.halt_count() + 1
         self.stops.append(reason)
         self._stopped.set()
 

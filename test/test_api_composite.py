@@ -15,6 +15,7 @@ from codeact_robot.api.errors import (
     GraspError,
     NavigationError,
     NotFoundError,
+    SafetyStopError,
     UnknownPlaceError,
 )
 from codeact_robot.api.robot_api import RobotApi
@@ -132,7 +133,7 @@ class BoxWorldDouble(RobotApi):
         return None
 
     def emergency_stop(self, reason: str) -> None:
-        return None
+        self._halts = self.halt_count() + 1
 
 
 def shelf_box(place: str) -> tuple[float, float]:
@@ -204,7 +205,10 @@ def test_fetch_delivers_a_box_already_held():
     robot = BoxWorldDouble({'blue': shelf_box('shelf C')})
     robot.go_to('shelf C')
     robot.grasp('blue')
-    assert 'delivered the blue box to the charging dock' in robot.fetch('blue', 'charging dock')
+    # The gripper cannot tell what it holds: fetch delivers it and does not claim a colour.
+    assert robot.fetch('red', 'charging dock') == \
+        'delivered the box the gripper already held to the charging dock'
+    assert robot.released_at[-1][0] == 'blue'
 
 
 def test_look_at_a_place_in_a_direction_and_ahead():
@@ -248,3 +252,49 @@ def test_look_towards_a_direction_from_a_place():
     assert [d.color for d in robot.look('south of the start')] == ['yellow']
     start = WORLD.places['start']
     assert (robot.pose.x, robot.pose.y) == (start.x, start.y)
+
+
+def test_a_stop_during_a_task_skill_ends_it_without_another_motion():
+    class StoppedOnSecondTurn(BoxWorldDouble):
+        turns = 0
+
+        def turn(self, angle: float) -> MoveResult:
+            self.turns += 1
+            if self.turns == 2:
+                self.emergency_stop('e-stop pressed')  # from another thread, in real life
+            return super().turn(angle)
+
+    robot = StoppedOnSecondTurn({})  # no purple box anywhere: fetch would search on
+    with pytest.raises(SafetyStopError, match='stopped'):
+        robot.fetch('purple', 'packing station')
+    assert robot.turns == 2 and robot.moves == []  # nothing after the stop
+
+    class SafetyStops(BoxWorldDouble):
+        def move_to(self, x, y, theta=None, speed=None, avoid=None):
+            self.moves.append((x, y, avoid))
+            return MoveResult('safety_stop', 'laser scan is stale', self.pose)
+
+    robot = SafetyStops({'red': shelf_box('shelf B')})
+    robot.pose = Pose(10.0, 7.0, 0.0)
+    with pytest.raises(SafetyStopError, match='safety_stop'):
+        robot.fetch('red', 'packing station')
+    assert len(robot.moves) == 1
+    assert robot.go_to('shelf B').status == 'safety_stop'  # go_to itself reports, not raises
+
+
+def test_look_parses_places_that_contain_compass_words():
+    robot = BoxWorldDouble({})
+    robot.look('aisle 1 east')
+    east = WORLD.places['aisle 1 east']
+    assert (robot.pose.x, robot.pose.y) == (east.x, east.y)
+    with pytest.raises(UnknownPlaceError):
+        robot.look('over yonder')
+
+
+def test_articles_and_single_words_do_not_pick_a_place():
+    robot = BoxWorldDouble({})
+    for text in ('a shelf', 'the start of aisle 3'):
+        with pytest.raises(UnknownPlaceError):
+            robot.go_to(text)
+    assert robot.moves == []
+    assert robot.go_to('go to shelf a').arrived and robot.pose.x == WORLD.places['shelf A'].x

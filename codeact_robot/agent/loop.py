@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 
+#: Robot functions that only read: they neither fail an action nor clear a failure.
+QUERY_FUNCTIONS = frozenset(('get_pose', 'locations', 'holding', 'blocked_aisles', 'plan_route',
+                             'perceive', 'say'))
 #: Longest prose reply handed back to be sent with done().
 PROSE_ANSWER_CHARS = 300
 
@@ -98,8 +101,10 @@ class CodeActAgent(EpisodeAgent):
         self._templates = load_prompt_file(self.config.prompt_file)
         self._outcome: tuple[str, str] | None = None
         self._held: tuple[str, str] | None = None   # a done()/fail() waiting for the next turn
-        self._turn_failures: list[str] = []
-        self._codes: list[str] = []                  # each turn's code, for the repeat check
+        self._last_action_failed = False             # the turn's latest robot action failed
+        self._turn_id = 0
+        self._last_turn = False                      # no turn left to confirm a held outcome
+        self._last_ran: tuple[str, int] = ('', 0)    # last code that ran, and its turn
         self._outcome_lock = threading.Lock()
         self.system_prompt = self._build_prompt(places, inventory, limits)
         self._executor = executor if executor is not None else self._make_executor()
@@ -120,12 +125,16 @@ class CodeActAgent(EpisodeAgent):
         """Wrap a robot function: refuse once the episode is over, note what did not succeed.
 
         The executor runs the model's code to its end or its timeout; this makes every robot
-        call after a cancel, done() or fail() raise instead of moving the robot again. A call
-        that raises or a motion that does not arrive is remembered for the rest of the turn, so
-        a done()/fail() written after it in the same block can be held (see _turn).
+        call after a cancel, done() or fail() raise instead of moving the robot again. Whether
+        the latest action of the turn failed (raised, a motion that did not arrive, a grasp
+        that returned False) is kept, so a done()/fail() right after it can be held (_turn).
+        Queries (pose, gripper, perception) neither fail nor clear it.
         """
+        is_query = func.__name__ in QUERY_FUNCTIONS
+
         @functools.wraps(func)
         def call(*args: Any, **kwargs: Any) -> Any:
+            turn = self._turn_id  # a call that outlives its turn must not mark the next one
             if self._cancel.is_set():
                 raise RobotApiError('the episode was cancelled: stop now')
             with self._outcome_lock:
@@ -135,19 +144,21 @@ class CodeActAgent(EpisodeAgent):
                                     'no more robot calls')
             try:
                 value = func(*args, **kwargs)
-            except RobotApiError as e:
-                self._note_failure(f'{func.__name__}() raised {type(e).__name__}')
+            except RobotApiError:
+                if not is_query:
+                    self._note_action(turn, failed=True)
                 raise
-            if isinstance(value, MoveResult) and not value.arrived:
-                self._note_failure(f'{func.__name__}() ended {value.status}')
-            elif value is False:
-                self._note_failure(f'{func.__name__}() returned False')
+            if not is_query:
+                failed = (isinstance(value, MoveResult) and not value.arrived) or (
+                    func.__name__ == 'grasp' and value is False)
+                self._note_action(turn, failed)
             return value
         return call
 
-    def _note_failure(self, what: str) -> None:
+    def _note_action(self, turn: int, failed: bool) -> None:
         with self._outcome_lock:
-            self._turn_failures.append(what)
+            if turn == self._turn_id:
+                self._last_action_failed = failed
 
     def _build_prompt(self, places: Sequence[Place] | Mapping[str, Place] | None,
                       inventory: Mapping[str, str] | None,
@@ -177,9 +188,11 @@ class CodeActAgent(EpisodeAgent):
         waits for the next turn, when the model has read the observation.
         """
         with self._outcome_lock:
-            if self._outcome is not None or self._held is not None:
+            if self._held is not None:
+                return 'not accepted yet: read the results of this code first'
+            if self._outcome is not None:
                 return 'episode finished'
-            if self._turn_failures:
+            if self._last_action_failed and not self._last_turn:
                 self._held = (kind, str(text))
                 return 'not accepted yet: read the results of this code first'
             self._outcome = (kind, str(text))
@@ -204,8 +217,8 @@ class CodeActAgent(EpisodeAgent):
         with self._outcome_lock:
             self._outcome = None
             self._held = None
-            self._turn_failures = []
-        self._codes = []
+            self._last_action_failed = False
+        self._last_ran = ('', 0)
         self._executor.reset()
 
     def _turn(self, turn: int, episode: Episode, remaining: float) -> EpisodeResult | None:
@@ -220,26 +233,29 @@ class CodeActAgent(EpisodeAgent):
                   'code_source': extracted.source, 'code_blocks': extracted.blocks}
         self._check_cancel()
         code_key = _normalized(extracted.code) if extracted else ''
-        if not extracted or code_key in self._codes:
+        if not extracted or code_key == self._last_ran[0]:
             observation = (self._no_code_observation(reply) if not extracted else
-                           self._templates.repeated.format(
-                               turn=self._codes.index(code_key) + 1).strip())
-            self._codes.append(code_key)
+                           self._templates.repeated.format(turn=self._last_ran[1]).strip())
             messages.append({'role': 'user', 'content': observation})
             transcript.write('turn', **record, observation=observation, execution=None,
                              not_run='no code' if not extracted else 'repeated code')
             self._emit(AgentEvent(turn, 'observed', observation=observation, pose=self._pose()))
             return None
-        self._codes.append(code_key)
         self._emit(AgentEvent(turn, 'executing', code=extracted.code, pose=self._pose()))
         with self._outcome_lock:
-            self._turn_failures = []
+            self._turn_id = turn
+            self._last_action_failed = False
             self._held = None
+            self._last_turn = turn >= cfg.max_turns
         exec_start = time.monotonic()
         exec_result = self._executor.run(
             extracted.code, timeout=min(cfg.turn_timeout, max(1.0, remaining -
                                                               completion.seconds)))
         exec_seconds = time.monotonic() - exec_start
+        # Only code that ran to its end or to an error in it is refused when sent again: after
+        # a timeout or a crash, or once the world changed, the same code may well work.
+        ran = getattr(exec_result.status, 'value', exec_result.status) in ('ok', 'error')
+        self._last_ran = (code_key, turn) if ran else ('', 0)
         pose = self._pose()
         observation = self._observe(exec_result.to_observation(), pose)
         with self._outcome_lock:

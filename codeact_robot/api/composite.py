@@ -15,11 +15,12 @@ import math
 from typing import TYPE_CHECKING
 
 from codeact_robot.api.errors import (
+    EStopActiveError,
     GraspError,
     InvalidArgumentError,
     NavigationError,
     NotFoundError,
-    RobotApiError,
+    SafetyStopError,
     UnknownPlaceError,
 )
 from codeact_robot.api.types import Detection, MoveResult, Place, Pose
@@ -47,6 +48,49 @@ DROP_OFFSETS = (0.3, -0.3)
 BACK_OFF = 0.3
 
 
+#: Motion outcomes after which a task skill must not go on driving.
+TERMINAL = ('safety_stop', 'canceled')
+#: Words that carry no place: dropped before names are matched ("a" is not "shelf A").
+FILLER = frozenset(('a', 'an', 'the', 'of', 'to', 'at', 'near', 'by', 'in', 'on', 'end', 'side'))
+
+
+class _Halting:
+    """The robot as a task skill drives it: no primitive runs after a stop or cancel.
+
+    ``emergency_stop`` is not a latch (the next motion would go), and the host thread running a
+    skill may outlive the sandboxed code that called it (a cancel kills the child, not this
+    thread). So every primitive first checks that no stop came since the skill began.
+    """
+
+    def __init__(self, robot: RobotApi) -> None:
+        inner = robot._robot if isinstance(robot, _Halting) else robot
+        self._robot = inner
+        self._start = robot._start if isinstance(robot, _Halting) else inner.halt_count()
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self._robot, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: object, **kwargs: object) -> object:
+            if self._robot.halt_count() != self._start:
+                raise SafetyStopError('the robot was stopped (emergency stop or cancel) while '
+                                      'a task skill ran; the skill did not go on')
+            return attr(*args, **kwargs)
+        return call
+
+
+def _halting(robot: RobotApi) -> RobotApi:
+    return _Halting(robot)  # type: ignore[return-value]
+
+
+def _went(result: MoveResult) -> MoveResult:
+    """Return a motion's result, or raise when the safety layer or a cancel ended it."""
+    if result.status in TERMINAL:
+        raise SafetyStopError(f'the motion ended with {result.status}: {result.message}')
+    return result
+
+
 def normalize_name(name: str) -> str:
     """Lower-case, underscores as spaces, single spaces: how place names are compared."""
     return ' '.join(str(name).replace('_', ' ').lower().split())
@@ -65,21 +109,32 @@ def resolve_place(robot: RobotApi, name: str) -> Place:
     for place_name, place in places.items():
         if normalize_name(place_name) == key:
             return place
-    zones = [z for z in robot.keep_out_zones() if normalize_name(z) in key]
-    if zones:
-        raise UnknownPlaceError(f'{zones[0]!r} is a keep-out zone, not a place: the robot must '
-                                'never enter it')
-    words = set(key.split())
-    within = [p for n, p in places.items() if set(normalize_name(n).split()) <= words]
+    words = key.split()
+    for zone in robot.keep_out_zones():
+        zone_words = normalize_name(zone).split()
+        if zone_words and _contains(words, zone_words):
+            raise UnknownPlaceError(f'{zone!r} is a keep-out zone, not a place: the robot must '
+                                    'never enter it')
+    meaningful = [w for w in words if w not in FILLER]
+    within = [p for n, p in places.items() if _contains(words, normalize_name(n).split())]
     if within:
-        # the longest name the words contain: "aisle 2 east end" -> "aisle 2 east"
-        best = max(within, key=lambda p: len(normalize_name(p.name).split()))
-        if sum(len(p.name.split()) == len(best.name.split()) for p in within) == 1:
-            return best
-    close = sorted(n for n in places if words and words <= set(normalize_name(n).split()))
+        # the longest name the words contain: "aisle 2 east end" -> "aisle 2 east"; a one-word
+        # name ("start") only when it is all that was said
+        size = max(len(p.name.split()) for p in within)
+        best = [p for p in within if len(p.name.split()) == size]
+        if len(best) == 1 and (size > 1 or len(meaningful) == 1):
+            return best[0]
+    close = sorted(n for n in places
+                   if meaningful and set(meaningful) <= set(normalize_name(n).split()))
     hint = f'did you mean {" or ".join(repr(n) for n in close)}? ' if close else ''
     raise UnknownPlaceError(f'unknown place {name!r}; {hint}known places: '
                             f'{", ".join(sorted(places))}')
+
+
+def _contains(words: list[str], part: list[str]) -> bool:
+    """Return True when ``part`` occurs in ``words`` as consecutive whole words."""
+    n = len(part)
+    return any(words[i:i + n] == part for i in range(len(words) - n + 1))
 
 
 def place_near(robot: RobotApi, pose: Pose | None, within: float = 0.6) -> str | None:
@@ -95,6 +150,12 @@ def place_near(robot: RobotApi, pose: Pose | None, within: float = 0.6) -> str |
 
 def go_to(robot: RobotApi, name: str, avoid: list[str] | None = None) -> MoveResult:
     """Drive to a named place; re-plan around aisles found blocked on the way."""
+    return _go_to(_halting(robot), name, avoid)[0]
+
+
+def _go_to(robot: RobotApi, name: str,
+           avoid: list[str] | None) -> tuple[MoveResult, list[str]]:
+    """go_to, also returning the aisles avoided in the end (given and found blocked)."""
     place = resolve_place(robot, name)
     avoided = list(avoid or [])
     result = robot.move_to(place.x, place.y, place.theta, None, avoided or None)
@@ -107,11 +168,11 @@ def go_to(robot: RobotApi, name: str, avoid: list[str] | None = None) -> MoveRes
     found = [a for a in avoided if a not in (avoid or [])]
     if result.arrived:
         note = f' (found {", ".join(found)} blocked and went round)' if found else ''
-        return _with_message(result, f'arrived at {place.name}{note}')
+        return _with_message(result, f'arrived at {place.name}{note}'), avoided
     if found:
         return _with_message(result, f'{result.message} (already avoiding '
-                                     f'{", ".join(avoided)})')
-    return result
+                                     f'{", ".join(avoided)})'), avoided
+    return result, avoided
 
 
 def look(robot: RobotApi, where: str | None = None) -> list[Detection]:
@@ -119,25 +180,23 @@ def look(robot: RobotApi, where: str | None = None) -> list[Detection]:
 
     ``where`` may combine both, e.g. "south of the start": drive there, then face south.
     """
+    robot = _halting(robot)
     sweep: tuple[float, ...] = (0.0,)
-    words = normalize_name(where).split() if where is not None else []
-    direction = next((w for w in words if w in DIRECTIONS), None)
-    rest = ' '.join(w for w in words if w not in DIRECTIONS and w not in ('of', 'to', 'the'))
-    if rest:
-        place = resolve_place(robot, rest)
-        result = go_to(robot, place.name)
+    place, direction = _where(robot, where)
+    if place is not None:
+        result = _went(_go_to(robot, place.name, None)[0])
         if not result.arrived:
             raise NavigationError(f'could not reach {place.name} to look: {result.message}')
         if direction is None:
             sweep = PLACE_SWEEP
     if direction is not None:
         pose = robot.get_pose()
-        robot.turn(_angle_to(pose.theta, DIRECTIONS[direction]))
+        _went(robot.turn(_angle_to(pose.theta, DIRECTIONS[direction])))
     seen: list[Detection] = []
     turned = 0.0
     for step in sweep:
         if step:
-            robot.turn(step)
+            _went(robot.turn(step))
             turned += step
         seen = _merge(seen, robot.perceive())
     if turned:
@@ -145,23 +204,46 @@ def look(robot: RobotApi, where: str | None = None) -> list[Detection]:
     return sorted((d for d in seen if d.distance <= LOOK_RANGE), key=lambda d: d.distance)
 
 
+def _where(robot: RobotApi, where: str | None) -> tuple[Place | None, str | None]:
+    """Split look()'s argument into a place and a compass direction (either may be None)."""
+    if where is None:
+        return None, None
+    if normalize_name(where) in DIRECTIONS:
+        return None, normalize_name(where)
+    try:
+        return resolve_place(robot, where), None  # the whole text first: "aisle 1 east"
+    except UnknownPlaceError:
+        words = normalize_name(where).split()
+        direction = next((w for w in words if w in DIRECTIONS), None)
+        if direction is None:
+            raise
+        rest = ' '.join(w for w in words if w != direction and w not in FILLER)
+        return (resolve_place(robot, rest) if rest else None), direction
+
+
 def fetch(robot: RobotApi, box: str, to: str, near: str | None = None) -> str:
     """Find a box, pick it up, carry it to a place, put it down; return what was done."""
+    robot = _halting(robot)
     colour = box_colour(box)
     destination = resolve_place(robot, to)  # an unknown place fails before any motion
     first = search_point(robot, near) if near else None
-    picked_at = 'where the gripper already held it'
-    if not robot.holding():
-        picked_at = _pick_up(robot, colour, first)
+    what = f'the {colour} box'
+    if robot.holding():
+        # The gripper cannot tell what it holds: deliver it, and say so plainly.
+        what, picked_at = 'the box the gripper already held', ''
+    else:
+        picked_at = f' (picked up {_pick_up(robot, colour, first)})'
     result = _reach_drop_spot(robot, destination)
     if not result.arrived:
-        raise NavigationError(f'holding the {colour} box but could not reach '
-                              f'{destination.name}: {result.message}')
+        raise NavigationError(f'holding {what} but could not reach {destination.name}: '
+                              f'{result.message}')
+    if not robot.holding():
+        raise GraspError(f'{what} was lost on the way to {destination.name}: look() for it')
     robot.release()
     if robot.holding():
         raise GraspError(f'at {destination.name} the gripper did not let go of the box')
     robot.move(-BACK_OFF)
-    return f'delivered the {colour} box to the {destination.name} (picked up {picked_at})'
+    return f'delivered {what} to the {destination.name}{picked_at}'
 
 
 def _reach_drop_spot(robot: RobotApi, place: Place) -> MoveResult:
@@ -170,13 +252,14 @@ def _reach_drop_spot(robot: RobotApi, place: Place) -> MoveResult:
     A box delivered earlier lies in front of the place's pose and stops the robot short of it
     (minimum obstacle distance); the spots DROP_OFFSETS to its left and right are tried then.
     """
-    result = go_to(robot, place.name)
+    result, avoided = _go_to(robot, place.name, None)
+    _went(result)
     if result.arrived or result.blocked_aisle or result.status not in ('blocked', 'no_path'):
         return result
     left = (-math.sin(place.theta), math.cos(place.theta))
     for offset in DROP_OFFSETS:
-        spot = robot.move_to(place.x + offset * left[0], place.y + offset * left[1],
-                             place.theta)
+        spot = _went(robot.move_to(place.x + offset * left[0], place.y + offset * left[1],
+                                   place.theta, None, avoided or None))
         if spot.arrived:
             return _with_message(spot, f'arrived {abs(offset):.1f} m '
                                        f'{"left" if offset > 0 else "right"} of {place.name}')
@@ -188,7 +271,7 @@ def box_colour(box: str) -> str:
     words = normalize_name(box).split()
     words = [w for w in words if w not in ('the', 'a', 'box', 'boxes')]
     if not words:
-        raise RobotApiError(f'which box? {box!r} names no colour or marker, e.g. "red"')
+        raise InvalidArgumentError(f'which box? {box!r} names no colour or marker')
     return ' '.join(words)
 
 
@@ -197,7 +280,7 @@ def box_colour(box: str) -> str:
 def search_point(robot: RobotApi, near: str) -> tuple[float, float]:
     """Return the point a search starts from: a place, or a part of the warehouse in words.
 
-    "north-east corner", "the west", "south" ... name the extremes of the known places, so a
+    "north-west corner", "the east", "south" ... name the extremes of the known places, so a
     person's description of where a box lies works without coordinates.
     """
     words = normalize_name(near).replace('-', ' ').replace('northeast', 'north east') \
@@ -209,12 +292,14 @@ def search_point(robot: RobotApi, near: str) -> tuple[float, float]:
     except UnknownPlaceError:
         if not compass:
             raise UnknownPlaceError(f'near={near!r} is neither a place nor a part of the '
-                                    'warehouse such as "north-east corner"; known places: '
+                                    'warehouse such as "north-west corner"; known places: '
                                     f'{", ".join(sorted(robot.locations()))}') from None
     else:
         return place.x, place.y
     xs = [p.x for p in robot.locations().values()]
     ys = [p.y for p in robot.locations().values()]
+    if not xs:
+        raise UnknownPlaceError('no places are known to search from')
     return _extreme(xs, 'east' in compass, 'west' in compass), \
         _extreme(ys, 'north' in compass, 'south' in compass)
 
@@ -237,7 +322,7 @@ def _pick_up(robot: RobotApi, colour: str, first: tuple[float, float] | None) ->
     stock = robot.stock_list().get(f'{colour} box')
     tried: list[str] = []
     if first is None and stock and _is_place(robot, stock):
-        result = go_to(robot, stock)
+        result = _went(_go_to(robot, stock, None)[0])
         tried.append(stock)
         if result.arrived:
             try:
@@ -247,7 +332,7 @@ def _pick_up(robot: RobotApi, colour: str, first: tuple[float, float] | None) ->
     here: list[str | None] = [] if first is not None else [None]
     for name in [*here, *_search_places(robot, tried, first)]:
         if name is not None:
-            if not go_to(robot, name).arrived:
+            if not _went(_go_to(robot, name, None)[0]).arrived:
                 continue
             tried.append(name)
         seen = _look_around(robot, colour)
@@ -271,7 +356,7 @@ def _look_around(robot: RobotApi, colour: str) -> Detection | None:
     step = 2 * math.pi / SEARCH_STEPS
     for i in range(SEARCH_STEPS):
         if i:
-            robot.turn(step)
+            _went(robot.turn(step))
         found = _matching(robot.perceive(), colour)
         if found:
             return found[0]
@@ -288,10 +373,14 @@ def _approach(robot: RobotApi, box: Detection) -> bool:
         y = box.y + APPROACH_DISTANCE * math.sin(side)
         heading = math.atan2(box.y - y, box.x - x)
         try:
-            if robot.move_to(x, y, heading).arrived:
+            if _went(robot.move_to(x, y, heading)).arrived:
                 return True
-        except RobotApiError:
-            continue  # that side is outside the map or refused: try the next side
+        except InvalidArgumentError:
+            continue  # that side is outside the map: try the next side
+        except SafetyStopError as e:
+            if isinstance(e, EStopActiveError) or 'refused' not in str(e):
+                raise  # a stop, not a refusal of this goal: do not drive on
+            continue  # the safety layer refused that side (keep-out, geofence): the next
     return False
 
 

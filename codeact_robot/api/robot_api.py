@@ -56,7 +56,7 @@ class RobotApi(ABC):
             y: Goal y in metres (map frame).
             theta: Final heading in radians, or None to keep the arrival heading.
             speed: m/s up to the speed limit, or None for the default.
-            avoid: Aisle names the route must not enter, e.g. ["aisle 2"].
+            avoid: Aisle names the route must not enter, e.g. ["aisle 1"].
 
         Returns:
             MoveResult; check result.arrived. If blocked, result.blocked_aisle says where.
@@ -67,7 +67,7 @@ class RobotApi(ABC):
 
         Args:
             name: A place name such as "shelf B" or "packing station".
-            avoid: Aisle names the route must not enter, e.g. ["aisle 2"].
+            avoid: Aisle names the route must not enter, e.g. ["aisle 1"].
 
         Returns:
             MoveResult; check result.arrived. If not, result.message says why.
@@ -154,11 +154,11 @@ class RobotApi(ABC):
             box: The box's colour, e.g. "red", or its marker, e.g. "marker 3".
             to: The place to put it down, e.g. "packing station".
             near: Where to search first if the user said where the box is: a place or a part
-                of the warehouse, e.g. "south-west corner". None: the stock list.
+                of the warehouse, e.g. "north-west corner". None: the stock list.
 
         Returns:
-            What was done, e.g. "delivered the red box to the packing station (picked up at
-            shelf B)". Raises NotFoundError, GraspError or NavigationError if it could not.
+            What was done: "delivered the <colour> box to the <place> (picked up at <where>)".
+            Raises NotFoundError, GraspError or NavigationError if it could not.
         """
         return composite.fetch(self, box, to, near)
 
@@ -207,6 +207,14 @@ class RobotApi(ABC):
     def stock_list(self) -> dict[str, str]:
         """Return where boxes are stored (box name -> place name); empty when unknown."""
         return {}
+
+    def halt_count(self) -> int:
+        """Return how many emergency stops this client has had (task skills stop on a change).
+
+        Implementations count in emergency_stop(); one that does not makes the task skills rely
+        on the motions' own results (safety_stop, canceled) alone.
+        """
+        return int(getattr(self, '_halts', 0))
 
     def keep_out_zones(self) -> list[str]:
         """Return the names of the zones the robot must never enter."""

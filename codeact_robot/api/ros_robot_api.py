@@ -315,6 +315,7 @@ class RosRobotApi(RobotApi):
 
         Never blocks: safe from any thread, including executor callbacks and signal handlers.
         """
+        self._halts = self.halt_count() + 1  # a task skill running on another thread stops
         _LOG.warning('emergency stop: %s', reason)
         self._stop_pub.publish(String(data=str(reason)))
         self._cancel_goals()
