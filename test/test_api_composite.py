@@ -153,7 +153,8 @@ def test_go_to_goes_round_blocked_aisles_and_says_so():
 def test_go_to_gives_up_when_every_way_is_blocked():
     robot = BoxWorldDouble({}, blocked=('aisle 2', 'aisle 3', 'aisle 1'))
     r = robot.go_to('packing station')
-    assert not r.arrived and 'already avoiding aisle 2, aisle 3' in r.message
+    assert not r.arrived and r.message == \
+        'blocked in aisle 1 (aisle 2, aisle 3 blocked as well: no way round is left)'
     assert len(robot.moves) == 3  # the first try and two re-plans, no more
     assert r.blocked_aisle == 'aisle 1'  # what the last try met
 
@@ -298,3 +299,13 @@ def test_articles_and_single_words_do_not_pick_a_place():
             robot.go_to(text)
     assert robot.moves == []
     assert robot.go_to('go to shelf a').arrived and robot.pose.x == WORLD.places['shelf A'].x
+
+
+def test_go_to_a_place_the_robot_is_at_does_not_drive():
+    robot = BoxWorldDouble({})
+    c = WORLD.places['shelf C']
+    robot.pose = Pose(c.x + 0.1, c.y, c.theta + 0.2)
+    r = robot.go_to('shelf C')
+    assert r.arrived and r.message == 'already at shelf C' and robot.moves == []
+    robot.pose = Pose(c.x + 0.5, c.y, c.theta)
+    assert robot.go_to('shelf C').arrived and len(robot.moves) == 1

@@ -36,6 +36,9 @@ DIRECTIONS = {'east': 0.0, 'north': math.pi / 2, 'west': math.pi, 'south': -math
 LOOK_RANGE = 4.0
 #: Headings (relative, radians) look() checks at a place: shelves are wider than the camera view.
 PLACE_SWEEP = (0.0, 0.45, -0.9)
+#: go_to does not drive when the robot is this close (m) to the place and facing its way (rad).
+ALREADY_THERE = 0.2
+ALREADY_FACING = 0.35
 #: A full turn in this many steps when searching for a box.
 SEARCH_STEPS = 6
 #: grasp() reaches boxes up to about 1.5 m away; approach points lie this far from the box.
@@ -158,6 +161,12 @@ def _go_to(robot: RobotApi, name: str,
     """go_to, also returning the aisles avoided in the end (given and found blocked)."""
     place = resolve_place(robot, name)
     avoided = list(avoid or [])
+    pose = robot.get_pose()
+    if math.dist((pose.x, pose.y), (place.x, place.y)) <= ALREADY_THERE and \
+            abs(_angle_to(pose.theta, place.theta)) <= ALREADY_FACING:
+        # Already there: driving again would only meet what stands in front (e.g. a box just
+        # put down) and report the robot blocked at its own goal.
+        return MoveResult('arrived', f'already at {place.name}', pose), avoided
     result = robot.move_to(place.x, place.y, place.theta, None, avoided or None)
     for _ in range(MAX_REPLANS):
         aisle = result.blocked_aisle
@@ -169,10 +178,12 @@ def _go_to(robot: RobotApi, name: str,
     if result.arrived:
         note = f' (found {", ".join(found)} blocked and went round)' if found else ''
         return _with_message(result, f'arrived at {place.name}{note}'), avoided
+    # The node's own hint ("call move_to again with avoid=...") is what go_to just did.
+    message = result.message.split('; ')[0]
     if found:
-        return _with_message(result, f'{result.message} (already avoiding '
-                                     f'{", ".join(avoided)})'), avoided
-    return result, avoided
+        return _with_message(result, f'{message} ({", ".join(found)} blocked as well: no way '
+                                     'round is left)'), avoided
+    return _with_message(result, message), avoided
 
 
 def look(robot: RobotApi, where: str | None = None) -> list[Detection]:
