@@ -153,8 +153,8 @@ class RobotApi(ABC):
         Args:
             box: The box's colour, e.g. "red", or its marker, e.g. "marker 3".
             to: The place to put it down, e.g. "packing station".
-            near: Where to search first if the user said where the box is: a place or a part
-                of the warehouse, e.g. "north-west corner". None: the stock list.
+            near: Only if the task says where the box is: that place or part of the
+                warehouse, in the task's words. Leave it out otherwise (the stock list).
 
         Returns:
             What was done: "delivered the <colour> box to the <place> (picked up at <where>)".
