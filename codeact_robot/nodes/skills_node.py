@@ -33,6 +33,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
@@ -1240,5 +1241,10 @@ def main(args: list[str] | None = None) -> None:
             node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except _rclpy.RCLError:
+        if rclpy.ok():
+            raise
+        # Ctrl-C while the node was still being created: rclpy shut the context down under
+        # it, and the half-made node cannot create its entities. That is a normal shutdown.
     finally:
         rclpy.try_shutdown()
