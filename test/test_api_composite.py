@@ -241,7 +241,10 @@ def test_place_names_are_forgiven_when_they_leave_one_place():
     assert robot.go_to('aisle 2 east end').arrived
     assert robot.pose.x == WORLD.places['aisle 2 east'].x
     assert robot.go_to('The Packing Station').arrived
-    with pytest.raises(UnknownPlaceError, match="did you mean 'aisle 2 east' or 'aisle 2 west'"):
+    assert robot.go_to('the west end of aisle 3').arrived  # whole names, in any order
+    assert robot.pose.x == WORLD.places['aisle 3 west'].x
+    with pytest.raises(UnknownPlaceError,
+                       match="did you mean 'aisle 2 east' or 'aisle 2 west'\\?$"):
         robot.go_to('aisle 2')  # two places fit: no guess
     with pytest.raises(UnknownPlaceError, match='keep-out zone'):
         robot.go_to('inside the battery storage')

@@ -119,7 +119,7 @@ def resolve_place(robot: RobotApi, name: str) -> Place:
             raise UnknownPlaceError(f'{zone!r} is a keep-out zone, not a place: the robot must '
                                     'never enter it')
     meaningful = [w for w in words if w not in FILLER]
-    within = [p for n, p in places.items() if _contains(words, normalize_name(n).split())]
+    within = [p for n, p in places.items() if _names(words, normalize_name(n).split())]
     if within:
         # the longest name the words contain: "aisle 2 east end" -> "aisle 2 east"; a one-word
         # name ("start") only when it is all that was said
@@ -129,9 +129,22 @@ def resolve_place(robot: RobotApi, name: str) -> Place:
             return best[0]
     close = sorted(n for n in places
                    if meaningful and set(meaningful) <= set(normalize_name(n).split()))
-    hint = f'did you mean {" or ".join(repr(n) for n in close)}? ' if close else ''
-    raise UnknownPlaceError(f'unknown place {name!r}; {hint}known places: '
-                            f'{", ".join(sorted(places))}')
+    # the suggestion last: a small model takes the last name it read
+    hint = f'; did you mean {" or ".join(repr(n) for n in close)}?' if close else ''
+    raise UnknownPlaceError(f'unknown place {name!r}; known places: '
+                            f'{", ".join(sorted(places))}{hint}')
+
+
+def _names(words: list[str], name: list[str]) -> bool:
+    """Return True when the words name the place: its words in order, or in any order.
+
+    "west end of aisle 3" names "aisle 3 west"; but a name with a single letter ("shelf A")
+    needs its words in order, or "a shelf" would name it.
+    """
+    if _contains(words, name):
+        return True
+    lettered = any(len(w) == 1 and w.isalpha() for w in name)
+    return not lettered and set(name) <= set(words)
 
 
 def _contains(words: list[str], part: list[str]) -> bool:
