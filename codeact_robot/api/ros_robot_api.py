@@ -62,6 +62,8 @@ _COORD = 1e4
 
 #: How long perceive() waits for the first camera image (the node subscribes on demand).
 CAMERA_WAKE_SECONDS = 5.0
+#: How long holding() waits for the first gripper state after start-up.
+GRIPPER_WAIT_SECONDS = 3.0
 
 
 class RosRobotApi(RobotApi):
@@ -400,6 +402,10 @@ class RosRobotApi(RobotApi):
 
         The contract (what the model reads) is RobotApi.holding.
         """
+        # Right after start-up the first gripper state may still be on its way: wait a little.
+        deadline = time.monotonic() + GRIPPER_WAIT_SECONDS
+        while self._gripper is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         state = self._gripper
         if state is None:
             raise RobotNotReadyError('no gripper state received yet; wait a moment')
