@@ -19,6 +19,7 @@ from typing import Any
 
 from codeact_robot.agent.prompt import example_messages
 from codeact_robot.agent.transcript import Transcript
+from codeact_robot.api.composite import place_near
 from codeact_robot.api.errors import RobotApiError
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.api.types import Place, Pose
@@ -371,11 +372,9 @@ class EpisodeAgent(ABC):
         return f'{where}, {held}'
 
     def _where(self, pose: Pose) -> str:
-        places = self._places_for_state()
-        near = min(places.values(), key=lambda p: math.dist((p.x, p.y), (pose.x, pose.y)),
-                   default=None)
-        if near is not None and math.dist((near.x, near.y), (pose.x, pose.y)) <= 0.6:
-            return f'at {near.name}'
+        near = place_near(self._places_for_state(), pose)
+        if near is not None:
+            return f'at {near}'
         aisle = self.world.aisle_at(pose.x, pose.y) if self.world is not None else None
         inside = f' in {aisle}' if aisle else ''
         return f'at x={pose.x:.1f}, y={pose.y:.1f}{inside}'

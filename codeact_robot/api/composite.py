@@ -12,6 +12,8 @@ any ``RobotApi`` (the ROS client, the offline double, test doubles).
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from codeact_robot.api.errors import (
@@ -153,11 +155,12 @@ def _contains(words: list[str], part: list[str]) -> bool:
     return any(words[i:i + n] == part for i in range(len(words) - n + 1))
 
 
-def place_near(robot: RobotApi, pose: Pose | None, within: float = 0.6) -> str | None:
-    """Return the name of the place within ``within`` metres of the pose, if any."""
+def place_near(places: Mapping[str, Place], pose: Pose | None,
+               within: float = 0.6) -> str | None:
+    """Return the name of the nearest place if it is within ``within`` metres of the pose."""
     if pose is None or not all(math.isfinite(v) for v in (pose.x, pose.y)):
         return None
-    best = min(robot.locations().values(), key=lambda p: math.dist((p.x, p.y), (pose.x, pose.y)),
+    best = min(places.values(), key=lambda p: math.dist((p.x, p.y), (pose.x, pose.y)),
                default=None)
     if best is None or math.dist((best.x, best.y), (pose.x, pose.y)) > within:
         return None
@@ -307,9 +310,8 @@ def search_point(robot: RobotApi, near: str) -> tuple[float, float]:
     "north-west corner", "the east", "south" ... name the extremes of the known places, so a
     person's description of where a box lies works without coordinates.
     """
-    words = normalize_name(near).replace('-', ' ').replace('northeast', 'north east') \
-        .replace('northwest', 'north west').replace('southeast', 'south east') \
-        .replace('southwest', 'south west').split()
+    # "north-east", "northeast" and "north east" all name the same corner
+    words = re.sub(r'(north|south)-?(east|west)', r'\1 \2', normalize_name(near)).split()
     compass = [w for w in words if w in DIRECTIONS]
     try:
         place = resolve_place(robot, near)
@@ -372,7 +374,8 @@ def _grasp_here(robot: RobotApi, colour: str) -> str:
         robot.grasp(colour)
     except GraspError:
         robot.grasp(colour)  # alignment can time out on a busy machine: once more, then raise
-    return f'at {place_near(robot, robot.get_pose(), 1.0) or _coords(robot.get_pose())}'
+    pose = robot.get_pose()
+    return f'at {place_near(robot.locations(), pose, 1.0) or _coords(pose)}'
 
 
 def _look_around(robot: RobotApi, colour: str) -> Detection | None:
