@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import String
@@ -18,6 +17,7 @@ from test_agent_robot_double import WarehouseRobotDouble
 
 from codeact_robot.config import node_parameters
 from codeact_robot.llm import ReplayBackend
+from codeact_robot.nodes.action_client import ActionClient
 from codeact_robot.nodes.agent_node import (
     _PARAMS,
     ACTION_NAME,

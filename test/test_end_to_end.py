@@ -46,6 +46,12 @@ def run_agent(stack, completions, tmp_path, **config):
         agent.close()
 
 
+def story(result) -> str:
+    """What the model was told after each turn: the failure message when an episode fails."""
+    turns = [e for e in read_transcript(result.transcript_path) if e['event'] == 'turn']
+    return '\n'.join(f"turn {i + 1}: {e.get('observation')}" for i, e in enumerate(turns))
+
+
 def in_drop_zone(observer, box: str) -> bool:
     zone = next(s.drop_zone for s in WORLD.stations if s.name == 'packing station')
     x, y = observer.object_xy(box)
@@ -61,7 +67,7 @@ def test_fetch_and_deliver_the_red_box(robot_stack, tmp_path):
         fence("r = go_to('packing station')\nprint(r.status)\nrelease()\n"
               "done('the red box is at the packing station')"),
     ], tmp_path)
-    assert result.success, result.failure_reason
+    assert result.success, f'{result.failure_reason}\n{story(result)}'
     assert result.turns == 3
     wait_for(lambda: observer.truth.held == '', 5.0, 'the box to be released')
     time.sleep(1.0)  # let the released box settle on the floor
@@ -78,7 +84,7 @@ def test_go_to_goes_round_the_aisle_that_gets_blocked(robot_stack, tmp_path):
         # variables persist between turns: the result of turn 1 is read again
         fence("done('went round the blocked aisle') if r.arrived else fail(r.message)"),
     ], tmp_path)
-    assert result.success, result.failure_reason
+    assert result.success, f'{result.failure_reason}\n{story(result)}'
     turn2_prompt = llm.calls[1][-1]['content']
     assert 'arrived at packing station (found aisle 2 blocked and went round)' in turn2_prompt, \
         turn2_prompt
@@ -128,9 +134,9 @@ def test_a_timeout_mid_motion_stops_the_robot(robot_stack, tmp_path):
 
 
 def test_cancel_through_the_action_stops_the_code_and_the_robot(robot_stack, tmp_path):
-    from rclpy.action import ActionClient
     from rclpy.parameter import Parameter
 
+    from codeact_robot.nodes.action_client import ActionClient
     from codeact_robot.nodes.agent_node import AgentNode
     from codeact_robot_interfaces.action import ExecuteCommand
 

@@ -39,3 +39,46 @@ def test_spinning_survives_a_subscription_destroyed_while_waiting():
         wait_for(lambda: pub.publish(String(data='alive')) or received, 10.0,
                  'a message after the churn')
     assert received[0] == 'alive'
+
+
+def test_a_callback_that_raises_does_not_stop_the_other_nodes():
+    received: list[str] = []
+    with NodeRunner() as runner:
+        from rclpy.node import Node
+        node = runner.add(Node('faulty', context=runner.context))
+        raised: list[int] = []
+
+        def fault() -> None:
+            raised.append(1)
+            raise RuntimeError('a bug in a callback')
+        node.create_timer(0.05, fault)
+        pub = node.create_publisher(String, 'after_fault', 10)
+        node.create_subscription(String, 'after_fault', lambda m: received.append(m.data), 10)
+        wait_for(lambda: len(raised) >= 3, 10.0, 'the faulty timer to fire three times')
+        wait_for(lambda: pub.publish(String(data='still here')) or received, 10.0,
+                 'a message after the faults')
+        assert runner.errors >= 2  # logged each time, not swallowed silently
+    assert received[0] == 'still here'
+
+
+def test_an_action_client_is_usable_by_an_executor_while_it_is_being_created():
+    """rclpy registers an ActionClient with its node before making its lock: an executor that
+    builds its wait set in that window crashed the spin thread (seen in CI). The executor is
+    simulated at the moment of registration."""
+    from rclpy.node import Node
+
+    from codeact_robot.nodes.action_client import ActionClient
+    from codeact_robot_interfaces.action import Drive
+
+    with NodeRunner() as runner:
+        node = Node('creating_clients', context=runner.context)
+        add_waitable = node.add_waitable
+        seen = []
+
+        def executor_looks_now(waitable):
+            add_waitable(waitable)
+            seen.append(waitable.get_num_entities())  # what the executor does on its thread
+        node.add_waitable = executor_looks_now
+        client = ActionClient(node, Drive, 'drive_safe')
+        assert seen and client._lock is client._registration_lock
+        node.destroy_node()

@@ -14,7 +14,6 @@ import time
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Twist
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import Bool
@@ -22,6 +21,7 @@ from std_srvs.srv import Trigger
 
 from codeact_robot.api.errors import EStopActiveError, InvalidArgumentError, SafetyStopError
 from codeact_robot.bringup import RobotStack, start_embedded
+from codeact_robot.nodes.action_client import ActionClient
 from codeact_robot.nodes.runner import wait_for
 from codeact_robot_interfaces.action import Drive, MoveTo
 from codeact_robot_interfaces.msg import GroundTruth, SafetyEvent

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from geometry_msgs.msg import Pose2D
-from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
@@ -34,6 +33,7 @@ from codeact_robot.api.errors import (
 )
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.api.types import Detection, MoveResult, Place, Pose, Route
+from codeact_robot.nodes.action_client import ActionClient
 from codeact_robot.safety.validation import (
     check_names,
     check_number,

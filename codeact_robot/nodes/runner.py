@@ -47,6 +47,7 @@ class NodeRunner:
         self._executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
         self._nodes: list[Node] = []
         self._closing = threading.Event()
+        self.errors = 0  # callback exceptions logged by the spin thread
         self._thread = threading.Thread(target=self._spin, name='ros-spin', daemon=True)
         self._thread.start()
 
@@ -62,6 +63,14 @@ class NodeRunner:
                 # A node destroyed one of its entities while this thread waited on it (an rclpy
                 # race, ros2/rclpy#1206). The entity is gone; keep serving everything else.
                 _LOG.warning('spin: skipped a destroyed handle: %s', e)
+            except Exception:
+                # The executor re-raises a callback's exception here. Ending this thread would
+                # stop every node in the process from hearing odometry, lidar and results
+                # while the process looks alive; the error is logged and the rest served.
+                if self._closing.is_set():
+                    return
+                self.errors += 1
+                _LOG.exception('spin: a callback raised; the nodes keep spinning')
 
     def add(self, node: Node) -> Node:
         """Spin ``node`` (created with ``context=runner.context``) and destroy it on close."""
