@@ -345,15 +345,25 @@ def test_diagnostics_are_published(stack, obs):
     assert {'estop', 'max_linear_speed', 'skill'} <= keys
 
 
-def _stall_control_loop_once(skills, seconds: float) -> None:
-    """Make the next control cycle take ``seconds`` of wall time (a starved or hung step)."""
+def _stall_control_loop_once(skills, seconds: float) -> dict:
+    """Make the next control cycle take ``seconds`` of the node's data clock (a starved or hung
+    step); the returned dict gets the watchdog's hold counts seen while the cycle was stuck.
+
+    The watchdog judges the loop on the data clock (sim time here): a stall measured in wall
+    time would be shorter in sim time whenever load slows the simulator down."""
     original = skills._control_step
+    seen: dict = {}
 
     def slow_step() -> None:
         skills._control_step = original
-        time.sleep(seconds)
+        clock = skills._safe_clock
+        end, deadline = clock.now() + seconds, time.monotonic() + 20.0 * seconds
+        while clock.now() < end and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen['holds'] = dict(skills._holds)
         original()
     skills._control_step = slow_step
+    return seen
 
 
 def test_a_late_control_loop_holds_the_robot_and_only_a_stuck_one_stops_it(stack, obs):
@@ -367,10 +377,13 @@ def test_a_late_control_loop_holds_the_robot_and_only_a_stuck_one_stops_it(stack
              30.0, 'the robot moving')
     holds = skills._holds.get('command_timeout', 0)
     t0 = time.monotonic()
-    _stall_control_loop_once(skills, 1.0)
-    wait_for(lambda: skills._holds.get('command_timeout', 0) > holds, 5.0, 'a hold')
-    zero = [c for c in obs.cmds_since(t0) if c[1] == 0.0 and c[2] == 0.0]
-    assert zero and zero[0][0] - t0 < 1.0, 'the watchdog did not hold the robot'
+    stalled = _stall_control_loop_once(skills, 1.0)
+    wait_for(lambda: 'holds' in stalled, 30.0, 'the stalled cycle to end')
+    # The watchdog publishes zero velocity before it counts a hold: a hold counted while the
+    # cycle was stuck means the robot was held then, not only after the loop came back.
+    assert stalled['holds'].get('command_timeout', 0) > holds, 'the watchdog did not hold'
+    wait_for(lambda: [c for c in obs.cmds_since(t0) if c[1] == 0.0 and c[2] == 0.0], 5.0,
+             'the zero velocity command at /cmd_vel')
     thread.join(30.0)
     assert box['result'].arrived, box
     assert 'command_timeout' not in [e.kind for e in obs.events_since(n_events)]
