@@ -159,6 +159,20 @@ def test_go_to_gives_up_when_every_way_is_blocked():
     assert r.blocked_aisle == 'aisle 1'  # what the last try met
 
 
+def test_a_stop_on_the_way_round_is_not_called_no_way_round():
+    robot = BoxWorldDouble({}, blocked=('aisle 2',))
+    plain_move_to = robot.move_to
+
+    def stopped_on_the_second_leg(x, y, theta=None, speed=None, avoid=None):
+        if avoid:
+            return MoveResult('safety_stop', 'safety stop: laser scan is stale', robot.pose)
+        return plain_move_to(x, y, theta, speed, avoid)
+    robot.move_to = stopped_on_the_second_leg
+    r = robot.go_to('packing station')
+    assert r.status == 'safety_stop'
+    assert r.message == 'safety stop: laser scan is stale (while going round blocked aisle 2)'
+
+
 def test_go_to_names_keep_out_zones_and_lists_places():
     robot = BoxWorldDouble({})
     with pytest.raises(UnknownPlaceError, match='keep-out zone, not a place'):

@@ -160,6 +160,43 @@ def test_a_barely_stale_input_holds_the_robot_and_only_a_lasting_one_stops_it():
     assert out.stop[0] == STALE_ODOM
 
 
+def test_staleness_seen_by_a_late_cycle_holds_and_a_lasting_one_still_stops():
+    # The eval saw it: the process was starved 0.79 s, and the first cycle after it found the
+    # scan 0.80 s old -- the scan callback, starved too, had not run yet. That cycle holds.
+    layer = SafetyLayer(SafetyLimits())
+    for i in range(5):
+        t = 10.0 + 0.05 * i
+        assert layer.step(_inp(now=t, odom=t - 0.02, scan=t - 0.05, cmd_stamp=t)).linear > 0.0
+    late = 10.2 + 0.79
+    held = layer.step(_inp(now=late, odom=late - 0.02, scan=10.19, cmd_stamp=late))
+    assert held.stop is None and held.events == [] and held.hold[0] == STALE_SCAN
+    assert (held.linear, held.angular) == (0.0, 0.0)
+    # The queued scan arrives before the next cycle: the motion goes on.
+    t = late + 0.05
+    assert layer.step(_inp(now=t, odom=t - 0.02, scan=t - 0.04, cmd_stamp=t)).stop is None
+    # A real dropout right after a late spell: held while catching up, then a stop at the first
+    # cycle past the stop limit plus one period.
+    layer = SafetyLayer(SafetyLimits())
+    layer.step(_inp(now=20.0, odom=19.99, scan=19.99, cmd_stamp=20.0))
+    outs = []
+    for t in [20.0 + 0.81] + [20.81 + 0.05 * k for k in range(1, 6)]:
+        outs.append(layer.step(_inp(now=t, odom=t - 0.01, scan=20.0, cmd_stamp=t)))
+        if outs[-1].stop is not None:
+            break
+    assert outs[0].stop is None and outs[0].hold[0] == STALE_SCAN
+    assert outs[-1].stop[0] == STALE_SCAN
+    lim = SafetyLimits()
+    assert t - 20.0 <= lim.stale_timeout + lim.stale_grace + 2 * layer.period + 1e-9
+    # On-time cycles: the stop comes at the first cycle past the limit, as before.
+    layer = SafetyLayer(SafetyLimits())
+    for i in range(20):
+        t = 30.0 + 0.05 * i
+        out = layer.step(_inp(now=t, odom=t - 0.01, scan=30.0, cmd_stamp=t))
+        if out.stop is not None:
+            break
+    assert out.stop[0] == STALE_SCAN and t - 30.0 <= 0.8 + 0.05 + 1e-9
+
+
 def test_stall_timeout_must_not_be_shorter_than_the_command_timeout():
     with pytest.raises(ValueError, match='stall_timeout'):
         SafetyLimits(stall_timeout=0.2, command_timeout=0.5)

@@ -196,9 +196,12 @@ def _go_to(robot: RobotApi, name: str,
         return _with_message(result, f'arrived at {place.name}{note}'), avoided
     # The node's own hint ("call move_to again with avoid=...") is what go_to just did.
     message = result.message.split('; ')[0]
-    if found:
+    if found and result.status in ('blocked', 'no_path'):
         return _with_message(result, f'{message} ({", ".join(found)} blocked as well: no way '
                                      'round is left)'), avoided
+    if found:  # a stop on the way round: say where it happened, not that no way is left
+        return _with_message(result, f'{message} (while going round blocked '
+                                     f'{", ".join(found)})'), avoided
     return _with_message(result, message), avoided
 
 

@@ -5,6 +5,13 @@ stayed stale past ``stale_timeout + stale_grace``); a *hold* publishes zero velo
 cycle but keeps the motion, because an input only just older than ``stale_timeout`` is as
 likely a late loop of this process (starved of CPU) as a failed sensor: the next cycle decides
 again with whatever data arrived meanwhile.
+
+A cycle that itself comes late (more than ``LATE_CYCLES`` periods after the one before) was
+starved together with the sensor callbacks of the same process: their messages are still
+queued, so staleness seen then says nothing about the sensors. Until one period after such a
+cycle a stale input holds the robot instead of stopping it; an input stale past the stop limit
+plus one period stops it whatever the loop did, so a real dropout during a starved spell still
+ends the motion within a bound.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ SPEED_LIMITED = 'speed_limited'
 # Kinds that end a motion because an input or the loop failed (not the world): a false one is
 # a stop when nothing is wrong, so the evaluation counts them apart.
 STALL_KINDS = (COMMAND_TIMEOUT, STALE_ODOM, STALE_SCAN)
+LATE_CYCLES = 4  # a gap of more than this many periods since the last cycle: a late cycle
 
 
 @dataclass(frozen=True)
@@ -76,11 +84,14 @@ class SafetyLayer:
         self.estop = estop or EStopLatch()
         self.limiter = VelocityLimiter(limits)
         self._last_now: float | None = None
+        self._catching_up_until = -math.inf
         self._active: set[str] = set()
 
     def step(self, inp: CycleInput) -> CycleOutput:
         """Return the command to publish for this cycle."""
         dt = self.period if self._last_now is None else max(0.0, inp.now - self._last_now)
+        if self._last_now is not None and dt > LATE_CYCLES * self.period:
+            self._catching_up_until = inp.now + self.period
         self._last_now = inp.now
         if inp.command is None:
             self.limiter.reset()
@@ -113,6 +124,9 @@ class SafetyLayer:
             return COMMAND_TIMEOUT, f'no fresh command for {lim.command_timeout:g} s'
         stale = self._stale_condition(inp, hold=False)
         if stale is not None:
+            if inp.now <= self._catching_up_until and self._stale_condition(
+                    inp, hold=False, extra=self.period) is None:
+                return None  # held below; the queued messages of the late spell come next
             return stale
         v = inp.command[0] if inp.command else 0.0
         if v != 0.0:
@@ -124,10 +138,11 @@ class SafetyLayer:
                                        f'{limit:.2f} m)')
         return None
 
-    def _stale_condition(self, inp: CycleInput, hold: bool) -> tuple[str, str] | None:
-        """Return the stale input past the hold limit (hold) or past the stop limit."""
+    def _stale_condition(self, inp: CycleInput, hold: bool,
+                         extra: float = 0.0) -> tuple[str, str] | None:
+        """Return the stale input past the hold limit (hold) or the stop limit (+ extra s)."""
         lim = self.limits
-        limit = lim.stale_timeout if hold else lim.stale_timeout + lim.stale_grace
+        limit = lim.stale_timeout if hold else lim.stale_timeout + lim.stale_grace + extra
         for kind, what, stamp in ((STALE_ODOM, 'odometry', inp.odom_stamp),
                                   (STALE_SCAN, 'laser scan', inp.scan_stamp)):
             reason = staleness(inp.now, stamp, limit)
