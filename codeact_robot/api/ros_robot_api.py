@@ -61,7 +61,7 @@ _COORD = 1e4
 
 
 #: How long perceive() waits for the first camera image (the node subscribes on demand).
-CAMERA_WAKE_SECONDS = 5.0
+CAMERA_WAKE_SECONDS = 15.0
 #: How long holding() waits for the first gripper state after start-up.
 GRIPPER_WAIT_SECONDS = 3.0
 
