@@ -191,6 +191,10 @@ def test_fetch_takes_the_box_from_its_stock_place_and_checks_the_drop():
     held, pose = robot.released_at[0]
     assert math.dist((pose.x, pose.y), (station.x, station.y)) < 1e-6
     assert robot.pose.x < station.x  # backed away from the box it put down
+    # Going to (or looking at) that place next does not drive back into the box.
+    moves = len(robot.moves)
+    assert robot.go_to('packing station').message == 'already at packing station'
+    assert len(robot.moves) == moves
 
 
 def test_fetch_searches_when_the_box_is_not_where_the_stock_list_says():

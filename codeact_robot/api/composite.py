@@ -38,8 +38,11 @@ DIRECTIONS = {'east': 0.0, 'north': math.pi / 2, 'west': math.pi, 'south': -math
 LOOK_RANGE = 4.0
 #: Headings (relative, radians) look() checks at a place: shelves are wider than the camera view.
 PLACE_SWEEP = (0.0, 0.45, -0.9)
-#: go_to does not drive when the robot is this close (m) to the place and facing its way (rad).
-ALREADY_THERE = 0.2
+#: Distance to back away after putting a box down, so the next route starts clear of it.
+BACK_OFF = 0.3
+#: go_to does not drive when the robot is this close (m) to the place and facing its way (rad):
+#: a fetch ends BACK_OFF from its place, and driving in again meets the box it put down.
+ALREADY_THERE = BACK_OFF + 0.15
 ALREADY_FACING = 0.35
 #: A full turn in this many steps when searching for a box.
 SEARCH_STEPS = 6
@@ -49,9 +52,6 @@ APPROACH_DISTANCE = 0.75
 SEARCH_PLACE_LIMIT = 6
 #: Sideways offsets (m, left positive) of other drop spots when a place's own spot is taken.
 DROP_OFFSETS = (0.3, -0.3)
-#: Distance to back away after putting a box down, so the next route starts clear of it.
-BACK_OFF = 0.3
-
 
 #: Motion outcomes after which a task skill must not go on driving.
 TERMINAL = ('safety_stop', 'canceled')
