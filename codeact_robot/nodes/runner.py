@@ -16,6 +16,7 @@ import rclpy
 from rclpy._rclpy_pybind11 import InvalidHandle
 from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, ShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 
 from codeact_robot.ros_env import localhost_only
@@ -113,3 +114,28 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str,
         if time.monotonic() >= deadline:
             raise WaitTimeoutError(f'timed out after {timeout:.1f} s waiting for {what}')
         time.sleep(period)
+
+
+def spin_until_shutdown(make_node: Callable[[], Node], num_threads: int) -> None:
+    """Create a node in the default context and spin it until Ctrl-C; then clean up.
+
+    The ``main()`` of a node executable: rclpy must be initialised. The node is destroyed and
+    the context shut down however spinning ends.
+    """
+    node = None
+    try:
+        node = make_node()
+        executor = MultiThreadedExecutor(num_threads=num_threads)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except _rclpy.RCLError:
+        if rclpy.ok():
+            raise
+        # Ctrl-C while the node was still being created: rclpy shut the context down under
+        # it, and the half-made node cannot create its entities. That is a normal shutdown.
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()

@@ -26,8 +26,6 @@ from geometry_msgs.msg import Pose as PoseMsg
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -36,6 +34,7 @@ from sensor_msgs.msg import CameraInfo, Image, JointState, LaserScan
 from std_srvs.srv import SetBool
 
 from codeact_robot.nodes.parameters import describe
+from codeact_robot.nodes.runner import spin_until_shutdown
 from codeact_robot.sim import SimError, WarehouseSim
 from codeact_robot.sim.camera import RenderError
 from codeact_robot.sim.pacing import CameraThrottle
@@ -509,23 +508,8 @@ def main(argv: list[str] | None = None) -> None:
     localhost_only()  # the embedded simulator is local: keep DDS on loopback unless set
     # The default context: rclpy's SIGINT handler shuts it down and ends spin().
     rclpy.init(args=['sim_node', *ros_args])
-    node = None
-    try:
-        node = SimNode(parameter_overrides=overrides)
-        executor = MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except _rclpy.RCLError:
-        if rclpy.ok():
-            raise
-        # Ctrl-C while the node was still being created: rclpy shut the context down under
-        # it, and the half-made node cannot create its entities. That is a normal shutdown.
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(lambda: SimNode(parameter_overrides=overrides), num_threads=2)
+
 
 if __name__ == '__main__':
     main()

@@ -32,8 +32,6 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.exceptions import ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
@@ -55,6 +53,7 @@ from codeact_robot.nav.grid import OccupancyGrid, point_in_polygon, rectangle
 from codeact_robot.nav.localizer import Localizer, ScanMatcher
 from codeact_robot.nav.planner import GridPlanner, Plan
 from codeact_robot.nodes.parameters import describe
+from codeact_robot.nodes.runner import spin_until_shutdown
 from codeact_robot.safety import layer as events
 from codeact_robot.safety.geofence import Box, Geofence
 from codeact_robot.safety.layer import CycleInput, SafetyLayer
@@ -1231,20 +1230,4 @@ class _GraspPort:
 def main(args: list[str] | None = None) -> None:
     """Run the skills node until interrupted."""
     rclpy.init(args=args)
-    try:
-        node = SkillsNode()
-        executor = MultiThreadedExecutor(num_threads=4)
-        executor.add_node(node)
-        try:
-            executor.spin()
-        finally:
-            node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except _rclpy.RCLError:
-        if rclpy.ok():
-            raise
-        # Ctrl-C while the node was still being created: rclpy shut the context down under
-        # it, and the half-made node cannot create its entities. That is a normal shutdown.
-    finally:
-        rclpy.try_shutdown()
+    spin_until_shutdown(SkillsNode, num_threads=4)
