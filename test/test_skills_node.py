@@ -391,9 +391,56 @@ def test_a_late_control_loop_holds_the_robot_and_only_a_stuck_one_stops_it(stack
     thread, box = _in_background(api.move, -1.0)
     wait_for(lambda: any(abs(v) > 0.05 for _, v, _w in obs.cmds_since(time.monotonic() - 0.2)),
              30.0, 'the robot moving')
-    _stall_control_loop_once(skills, 3.0)
+    stuck = _stall_control_loop_once(skills, 3.0)
     thread.join(30.0)
     result = box['result']
     assert result.status == 'safety_stop' and 'stuck' in result.message, result
+    wait_for(lambda: 'holds' in stuck, 30.0, 'the stuck cycle to end')  # before the next test
     wait_for(lambda: 'command_timeout' in [e.kind for e in obs.events_since(n_events)], 5.0,
              'the command_timeout event')
+
+
+def _starve(skills, sub, seconds: float) -> None:
+    """Keep the executor from reading ``sub`` for ``seconds`` of the node's data clock, while
+    its publisher goes on: what a starved executor does to a sensor callback under CPU load.
+
+    The executor leaves an entity marked as having work in flight out of its wait set, so the
+    messages wait in the middleware. The mark is set again every 10 ms, as a handler already
+    in flight clears it once."""
+    clock = skills._safe_clock
+    end, deadline = clock.now() + seconds, time.monotonic() + 20.0 * seconds
+    try:
+        while clock.now() < end and time.monotonic() < deadline:
+            sub._executor_event = True
+            time.sleep(0.01)
+    finally:
+        sub._executor_event = False
+
+
+def test_a_starved_sensor_callback_is_no_stale_sensor_but_a_silent_sensor_is(stack, obs):
+    api, skills = stack.api, stack.skills
+    n_events = len(obs.events)
+    assert api.move_to(2.5, 4.0, theta=0.0).arrived
+    limits = skills._limits
+    caught_up = skills.caught_up['scan']
+    # The executor does not read /scan for longer than the stop limit (0.8 s) while the lidar
+    # keeps publishing: the control loop reads the waiting scan itself and drives on.
+    thread, box = _in_background(api.move, 1.0)
+    wait_for(lambda: any(abs(v) > 0.05 for _, v, _w in obs.cmds_since(time.monotonic() - 0.2)),
+             30.0, 'the robot moving')
+    _starve(skills, skills._scan_sub, 2.0 * (limits.stale_timeout + limits.stale_grace))
+    thread.join(30.0)
+    assert box['result'].arrived, box
+    assert skills.caught_up['scan'] > caught_up, 'the control loop did not read the scan'
+    assert 'stale_scan' not in [e.kind for e in obs.events_since(n_events)]
+    # A lidar that stops publishing still stops the robot: nothing waits to be read.
+    thread, box = _in_background(api.move, -1.0)
+    wait_for(lambda: any(abs(v) > 0.05 for _, v, _w in obs.cmds_since(time.monotonic() - 0.2)),
+             30.0, 'the robot moving')
+    stack.sim.set_parameters([Parameter('scan_rate', value=1.0)])
+    try:
+        thread.join(30.0)
+        result = box['result']
+        assert result.status == 'safety_stop' and 'scan is stale' in result.message, result
+    finally:
+        stack.sim.set_parameters([Parameter('scan_rate', value=10.0)])

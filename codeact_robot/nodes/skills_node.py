@@ -31,7 +31,7 @@ from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.exceptions import ParameterUninitializedException
+from rclpy.exceptions import InvalidHandle, ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
@@ -104,6 +104,19 @@ class _Motion:
     phase: str = 'starting'
 
 
+def _take_waiting(sub: Any) -> Any | None:
+    """Take the message waiting at a subscription, or None; as the executor takes it.
+
+    Safe beside the executor: whichever takes a message first gets it, the other gets None.
+    """
+    try:
+        with sub.handle:
+            taken = sub.handle.take_message(sub.msg_type, sub.raw)
+    except InvalidHandle:
+        return None  # the node is being destroyed
+    return None if taken is None else taken[0]
+
+
 def _stamp_seconds(stamp: Any) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
@@ -128,6 +141,8 @@ class SkillsNode(Node):
         self._safe_clock = JumpSafeClock(self._now)
         self._sim_time = bool(p('use_sim_time').value)
         self._holds: dict[str, int] = {}
+        # Stale inputs the control loop found newer messages for (_catch_up), by input.
+        self.caught_up = {'odom': 0, 'scan': 0}
         self._held: str | None = None
         self._watch_stop = threading.Event()
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -296,11 +311,12 @@ class SkillsNode(Node):
         self._pose_pub = self.create_publisher(Pose2D, '/skills/pose', 10)
         # Depth 1: a busy executor takes the newest odometry and scan, not a backlog of old
         # ones (at 50 Hz, depth 20 left every pose the controller used 0.4 s old under load).
-        self.create_subscription(Odometry, p('odom_topic').value, self._on_odom,
-                                 QoSProfile(depth=1), callback_group=io)
+        self._odom_sub = self.create_subscription(Odometry, p('odom_topic').value,
+                                                  self._on_odom, QoSProfile(depth=1),
+                                                  callback_group=io)
         latest_scan = QoSProfile(depth=1, reliability=qos_profile_sensor_data.reliability)
-        self.create_subscription(LaserScan, p('scan_topic').value, self._on_scan, latest_scan,
-                                 callback_group=io)
+        self._scan_sub = self.create_subscription(LaserScan, p('scan_topic').value,
+                                                  self._on_scan, latest_scan, callback_group=io)
         self._camera_subs: list[Any] = []
         self._camera_used = -math.inf
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -376,11 +392,14 @@ class SkillsNode(Node):
     # -- sensors ------------------------------------------------------------------------------
 
     def _on_odom(self, msg: Odometry) -> None:
+        stamp = self._data_stamp(msg.header.stamp)
+        if self._odom_stamp is not None and stamp < self._odom_stamp:
+            return  # overtaken by a newer message (taken by the control loop, see _catch_up)
         q = msg.pose.pose.orientation
         self._odom_pose = (msg.pose.pose.position.x, msg.pose.pose.position.y,
                            yaw_from_quaternion(q.x, q.y, q.z, q.w))
         self._odom_twist = (msg.twist.twist.linear.x, msg.twist.twist.angular.z)
-        self._odom_stamp = self._data_stamp(msg.header.stamp)
+        self._odom_stamp = stamp
         self._odom_history.append((_stamp_seconds(msg.header.stamp), self._odom_pose))
         pose = self.map_pose()
         if pose is not None:
@@ -414,6 +433,8 @@ class SkillsNode(Node):
             scan_map = self._to_map(scan_pose, pts)
         stamp = self._data_stamp(msg.header.stamp)
         with self._lock:
+            if self._scan_stamp is not None and stamp < self._scan_stamp:
+                return  # overtaken by a newer scan (taken by the control loop, see _catch_up)
             self._scan_base = pts
             self._scan_map = scan_map
             self._scan_stamp = stamp
@@ -630,7 +651,33 @@ class SkillsNode(Node):
                                    'decides with fresh data')
         self._held = kind
 
+    def _catch_up(self) -> None:
+        """Read odometry or a scan still waiting in the middleware when the stored one is stale.
+
+        Under CPU load this cycle can run while the sensor callbacks of the same process still
+        wait for an executor worker: the sensor published, the node has not read it yet. Taking
+        the waiting message here judges the sensor, not the executor's backlog (false stops in
+        evaluation runs, issue 12). A sensor that stopped publishing leaves nothing to take, so
+        a real dropout still stops the robot at the same limit.
+        """
+        now = self._safe_clock.now()
+        inputs = (('odom', self._odom_sub, self._odom_stamp, self._on_odom),
+                  ('scan', self._scan_sub, self._scan_stamp, self._on_scan))
+        for name, sub, stamp, handler in inputs:
+            if stamp is not None and now - stamp <= self._limits.stale_timeout:
+                continue
+            msg = _take_waiting(sub)
+            if msg is not None:
+                handler(msg)
+                self.caught_up[name] += 1
+                self.get_logger().info(
+                    f'{name} was {now - stamp if stamp is not None else math.inf:.2f} s old in '
+                    'the control loop while a newer message waited: read it there (the '
+                    'executor is behind, the sensor is not)', throttle_duration_sec=5.0)
+
     def _control_step(self) -> None:
+        if self._active is not None:
+            self._catch_up()
         now = self._now()
         with self._lock:
             active = self._active
@@ -1167,6 +1214,7 @@ class SkillsNode(Node):
                   'holding': str(self._holding), 'pose': str(pose),
                   'blocked_aisles': ', '.join(self.remembered_blocked(now)),
                   'holds': ', '.join(f'{k}: {n}' for k, n in sorted(self._holds.items())),
+                  'caught_up': ', '.join(f'{k}: {n}' for k, n in sorted(self.caught_up.items())),
                   'clock_backward_jumps': str(self._safe_clock.backward_jumps),
                   **{k: f'{getattr(self._limits, k):g}' for k in LIMIT_SPECS}}
         status = DiagnosticStatus(level=level, name='codeact_robot: skills', message=message,
