@@ -52,3 +52,14 @@ API_ERRORS: tuple[type[RobotApiError], ...] = (
     RobotApiError, InvalidArgumentError, UnknownPlaceError, SafetyStopError, EStopActiveError,
     NotFoundError, GraspError, NavigationError, RobotNotReadyError,
 )
+
+
+def error_name(exc: BaseException) -> str:
+    """Return the name of the nearest contract error class of ``exc``, as the model is told it.
+
+    A subclass outside the contract maps to its contract base; anything else to RobotApiError.
+    """
+    for cls in type(exc).__mro__:
+        if cls in API_ERRORS:
+            return cls.__name__
+    return 'RobotApiError'

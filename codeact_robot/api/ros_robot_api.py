@@ -182,9 +182,6 @@ class RosRobotApi(RobotApi):
                 self._goals.pop(id(handle), None)
         return response.result
 
-    def _pose_or_nan(self) -> Pose:
-        return self._pose or Pose(math.nan, math.nan, math.nan)
-
     @staticmethod
     def _safety_error(message: str) -> RobotApiError:
         if message.startswith(_ESTOP):

@@ -338,7 +338,7 @@ class JsonToolAgent(EpisodeAgent):
             if stopped:
                 # The executor stops the robot on an unhandled safety stop; so does this mode.
                 self.robot.emergency_stop(f'safety: {call.tool}: {e}')
-            return ToolResult(call.tool, call.args, False, error_type=_error_name(e),
+            return ToolResult(call.tool, call.args, False, error_type=api_errors.error_name(e),
                               error_message=str(e), duration=time.monotonic() - began,
                               robot_stopped=stopped)
         return ToolResult(call.tool, call.args, True, value=value,
@@ -362,12 +362,3 @@ def _text_arg(args: dict[str, Any] | list[Any], key: str) -> str:
     if value is None and len(args) == 1:
         value = next(iter(args.values()))  # e.g. {"text": ...}: the meaning is clear
     return '' if value is None else str(value)
-
-
-def _error_name(exc: BaseException) -> str:
-    """Name of the nearest contract error class (as the executor reports it)."""
-    known = {cls.__name__ for cls in api_errors.API_ERRORS}
-    for cls in type(exc).__mro__:
-        if cls.__name__ in known:
-            return cls.__name__
-    return 'RobotApiError'

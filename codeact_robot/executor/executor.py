@@ -584,7 +584,7 @@ class Executor:
             self._settle(future)
             return result
         except api_errors.RobotApiError as exc:
-            err_type = _api_error_name(exc)
+            err_type = api_errors.error_name(exc)
             text = clip(str(exc))
             st.result.api_calls.append(ApiCall(**record, ok=False, error_type=err_type,
                                                error_message=text,
@@ -731,12 +731,3 @@ def _text(value: Any) -> str:
     if not isinstance(value, str):
         return ''
     return value.encode('utf-8', 'backslashreplace').decode('utf-8')
-
-
-def _api_error_name(exc: BaseException) -> str:
-    """Name of the nearest API error class (subclasses outside the contract map to a base)."""
-    known = {cls.__name__ for cls in api_errors.API_ERRORS}
-    for cls in type(exc).__mro__:
-        if cls.__name__ in known and getattr(api_errors, cls.__name__, None) is cls:
-            return cls.__name__
-    return 'RobotApiError'

@@ -14,7 +14,6 @@ import enum
 import functools
 import inspect
 import json
-import math
 import select
 import socket
 import struct
@@ -291,6 +290,3 @@ class Signature:
         return bound
 
 
-def is_finite_number(value: Any) -> bool:
-    """Return True for an int or a finite float."""
-    return type(value) is int or (type(value) is float and math.isfinite(value))

@@ -22,13 +22,6 @@ def compose(a: Pose2, b: Pose2) -> Pose2:
     return (ax + c * bx - s * by, ay + s * bx + c * by, wrap_angle(at + bt))
 
 
-def to_local(frame: Pose2, point: Point) -> Point:
-    """Express a parent-frame point in ``frame``'s coordinates."""
-    dx, dy = point[0] - frame[0], point[1] - frame[1]
-    c, s = math.cos(frame[2]), math.sin(frame[2])
-    return (c * dx + s * dy, -s * dx + c * dy)
-
-
 def to_parent(frame: Pose2, point: Point) -> Point:
     """Express a point given in ``frame``'s coordinates in the parent frame."""
     c, s = math.cos(frame[2]), math.sin(frame[2])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TypeVar
 
 import rclpy
@@ -78,11 +78,6 @@ class NodeRunner:
         self._nodes.append(node)
         self._executor.add_node(node)
         return node
-
-    def add_all(self, nodes: Iterable[Node]) -> None:
-        """Spin several nodes."""
-        for node in nodes:
-            self.add(node)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop spinning, destroy the nodes and shut the context down."""

@@ -270,8 +270,3 @@ def bridge_config(world: World) -> str:
                   f'  ros_type_name: "{ros_type}"', f'  gz_type_name: "{gz_type}"',
                   f'  direction: {direction}']
     return '\n'.join(lines) + '\n'
-
-
-def bridged_topics() -> list[str]:
-    """Return the ROS topic names the bridge config provides."""
-    return [row[0] for row in _BRIDGE]
