@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rclpy.node import Node
@@ -20,11 +19,9 @@ from rclpy.parameter import Parameter
 
 from codeact_robot.api.errors import RobotNotReadyError
 from codeact_robot.api.ros_robot_api import RosRobotApi
-from codeact_robot.config import ConfigError, node_parameters
+from codeact_robot.config import node_parameters
 from codeact_robot.nodes.runner import NodeRunner, WaitTimeoutError, wait_for
 from codeact_robot.world import load_world
-
-_SOURCE_CONFIG = Path(__file__).resolve().parent.parent / 'config'
 
 
 @dataclass
@@ -51,17 +48,9 @@ class RobotStack:
 
 
 def _overrides(config: str | None, node: str, params: dict[str, Any]) -> list[Parameter]:
-    values: dict[str, Any] = {}
-    if config:
-        try:
-            try:
-                values.update(node_parameters(config, node))
-            except OSError:
-                # ament_index raises OSError without AMENT_PREFIX_PATH (plain venv): read the
-                # source tree's copy of an editable install.
-                values.update(node_parameters(_SOURCE_CONFIG / config, node))
-        except (ConfigError, FileNotFoundError):
-            values = {}  # no section for this node: its declared defaults apply
+    # A file without a section for this node leaves its declared defaults; a missing or broken
+    # file is an error (a typo must not silently run the robot on defaults).
+    values = node_parameters(config, node, section_required=False) if config else {}
     values.update(params)
     return [Parameter(k, value=v) for k, v in values.items()]
 

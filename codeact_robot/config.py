@@ -14,12 +14,19 @@ class ConfigError(ValueError):
     """A config file is missing, malformed or lacks the node's section."""
 
 
-def node_parameters(file: str | Path, node: str) -> dict[str, Any]:
+def node_parameters(file: str | Path, node: str, *,
+                    section_required: bool = True) -> dict[str, Any]:
     """Return the ``ros__parameters`` of ``node`` in a ROS 2 parameter file.
 
     Args:
         file: A path, or a name in the package's config/ folder such as 'agent.yaml'.
         node: The node name, e.g. 'agent_node'.
+        section_required: False: a file without a section for ``node`` gives {} (the node's
+            declared defaults apply); a missing or invalid file is an error either way.
+
+    Raises:
+        ResourceNotFoundError: No such file.
+        ConfigError: Not valid YAML, or no section for ``node`` (when required).
     """
     path = Path(file)
     if not path.is_file():
@@ -29,6 +36,8 @@ def node_parameters(file: str | Path, node: str) -> dict[str, Any]:
     except yaml.YAMLError as e:
         raise ConfigError(f'{path}: not valid YAML: {e}') from e
     section = data.get(node) or data.get(f'/{node}') or data.get('/**')
+    if section is None and not section_required:
+        return {}
     if not isinstance(section, dict) or not isinstance(section.get('ros__parameters'), dict):
         raise ConfigError(f'{path}: no "{node}: ros__parameters:" section')
     return dict(section['ros__parameters'])

@@ -23,3 +23,16 @@ def test_missing_section_and_bad_yaml_are_clear_errors(tmp_path):
     assert node_parameters(other, 'sim_node') == {'seed': 3}
     with pytest.raises(ConfigError, match='no "agent_node: ros__parameters:" section'):
         node_parameters(other, 'agent_node')
+
+
+def test_a_file_without_the_node_section_leaves_defaults_but_a_missing_file_is_an_error(
+        tmp_path):
+    from codeact_robot.bringup import _overrides
+    from codeact_robot.resources import ResourceNotFoundError
+
+    other = tmp_path / 'other.yaml'
+    other.write_text('sim_node:\n  ros__parameters:\n    seed: 3\n')
+    assert node_parameters(other, 'skills_node', section_required=False) == {}
+    assert [p.name for p in _overrides(str(other), 'skills_node', {'world': 'x'})] == ['world']
+    with pytest.raises(ResourceNotFoundError, match='config/simm.yaml not found'):
+        _overrides('simm.yaml', 'skills_node', {})

@@ -14,7 +14,6 @@ from codeact_robot.resources import share_path
 from codeact_robot.world.geometry import Mount, Rect
 from codeact_robot.world.grid import OccupancyGrid, rasterize
 
-_SOURCE_ROOT = Path(__file__).resolve().parents[2]
 FRONTS = ('north', 'south', 'east', 'west')
 OBSTACLE_KINDS = ('pallet', 'forklift', 'person')
 
@@ -432,13 +431,6 @@ def resolve(kind: str, name_or_path: str, suffix: str = '.yaml') -> Path:
         return share_path('sim', kind, name_or_path + suffix)
     except FileNotFoundError as e:
         raise WorldError(f'no {kind[:-1]} named {name_or_path!r}: {e}') from e
-    except OSError as e:
-        # ament_index raises OSError when AMENT_PREFIX_PATH is unset (plain venv, no ROS
-        # environment sourced): the source tree of an editable install still has the file.
-        candidate = _SOURCE_ROOT.joinpath('sim', kind, name_or_path + suffix)
-        if candidate.is_file():
-            return candidate
-        raise WorldError(f'no {kind[:-1]} named {name_or_path!r} in {candidate.parent}') from e
 
 
 def load_world(name_or_path: str = 'warehouse') -> World:
