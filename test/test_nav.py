@@ -11,12 +11,12 @@ from codeact_robot.nav.geometry import (
     compose,
     densify,
     quaternion_from_yaw,
+    rectangle,
     wrap_angle,
     yaw_from_quaternion,
 )
-from codeact_robot.nav.grid import OccupancyGrid, rectangle
 from codeact_robot.nav.planner import GridPlanner
-from codeact_robot.world import load_world
+from codeact_robot.world import OccupancyGrid, load_world
 
 WORLD = load_world('warehouse')
 
@@ -24,13 +24,13 @@ WORLD = load_world('warehouse')
 @pytest.fixture(scope='module')
 def planner() -> GridPlanner:
     g = WORLD.occupancy_grid(resolution=0.05)
-    return GridPlanner(OccupancyGrid(g.occupied, g.resolution, g.origin), WORLD.robot.radius)
+    return GridPlanner(g, WORLD.robot.radius)
 
 
 def _min_clearance(planner: GridPlanner, waypoints) -> float:
     grid = planner.grid
     clearance = grid.clearance(grid.occupied)
-    return min(float(clearance[grid.cell(*p)]) for p in densify(waypoints, 0.02))
+    return min(float(clearance[grid.world_to_cell(*p)]) for p in densify(waypoints, 0.02))
 
 
 def test_geometry_helpers():
@@ -131,8 +131,7 @@ def _lidar_grid():
     from codeact_robot.world.grid import rasterize
     rects = ([w.rect for w in WORLD.walls] + [s.parts()[1] for s in WORLD.shelves]
              + [s.rect for s in WORLD.stations])
-    g = rasterize(WORLD.bounds, rects, 0.05, 0.0)
-    return OccupancyGrid(g.occupied, g.resolution, g.origin)
+    return rasterize(WORLD.bounds, rects, 0.05, 0.0)
 
 
 def _raycast(grid: OccupancyGrid, pose, n: int = 360, max_range: float = 10.0) -> np.ndarray:

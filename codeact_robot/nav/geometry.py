@@ -61,3 +61,21 @@ def point_segment_distance(p: Point, a: Point, b: Point) -> tuple[float, float]:
     den = dx * dx + dy * dy
     t = 0.0 if den == 0.0 else max(0.0, min(1.0, ((p[0] - ax) * dx + (p[1] - ay) * dy) / den))
     return math.hypot(p[0] - ax - t * dx, p[1] - ay - t * dy), t
+
+
+def rectangle(x_min: float, y_min: float, x_max: float, y_max: float) -> list[Point]:
+    """Return the corners of an axis-aligned rectangle as a polygon."""
+    return [(x_min, y_min), (x_max, y_min), (x_max, y_max), (x_min, y_max)]
+
+
+def point_in_polygon(p: Point, poly: Sequence[Point]) -> bool:
+    """Return True if ``p`` is inside the polygon (even-odd rule)."""
+    x, y = p
+    inside = False
+    n = len(poly)
+    for i in range(n):
+        x0, y0 = poly[i]
+        x1, y1 = poly[(i + 1) % n]
+        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+            inside = not inside
+    return inside

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from codeact_robot.nav.geometry import Pose2, compose, wrap_angle
-from codeact_robot.nav.grid import OccupancyGrid
+from codeact_robot.world.grid import OccupancyGrid
 
 
 def invert(p: Pose2) -> Pose2:

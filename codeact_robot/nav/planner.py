@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codeact_robot.nav.geometry import Point, path_length
-from codeact_robot.nav.grid import OccupancyGrid
+from codeact_robot.world.grid import OccupancyGrid
 
 _SQRT2 = math.sqrt(2.0)
 _MOVES = ((0, 1, 1.0), (1, 0, 1.0), (0, -1, 1.0), (-1, 0, 1.0),
@@ -77,8 +77,8 @@ class GridPlanner:
         """
         g = self.grid
         blocked, cost = self.cost_grid(zones, obstacles)
-        s, t = g.cell(*start), g.cell(*goal)
-        if not g.inside(*t):
+        s, t = g.world_to_cell(*start), g.world_to_cell(*goal)
+        if not g.in_grid(*t):
             return Plan(False, f'goal ({goal[0]:.2f}, {goal[1]:.2f}) is outside the map')
         if zones is not None and zones[t]:
             return Plan(False, f'goal ({goal[0]:.2f}, {goal[1]:.2f}) is inside an avoided or '
@@ -87,7 +87,7 @@ class GridPlanner:
             return Plan(False, f'goal ({goal[0]:.2f}, {goal[1]:.2f}) is occupied (shelf, wall '
                                'or obstacle); pick a point in free space')
         radius_cells = int(math.ceil(snap_radius / g.resolution))
-        s_free = _nearest_free(blocked, s, radius_cells) if g.inside(*s) else None
+        s_free = _nearest_free(blocked, s, radius_cells) if g.in_grid(*s) else None
         if s_free is None:
             return Plan(False, 'the robot is too close to an obstacle to plan; back up with '
                                'move(-0.3) and try again')
@@ -99,7 +99,7 @@ class GridPlanner:
         if cells is None:
             return Plan(False, f'no route to ({goal[0]:.2f}, {goal[1]:.2f}) around the known '
                                'obstacles and avoided zones')
-        pts = [g.center(r, c) for r, c in _shortcut(blocked, cost, cells)]
+        pts = [g.cell_to_world(r, c) for r, c in _shortcut(blocked, cost, cells)]
         # Cell centres within half a cell of the exact start or goal are only rounding noise.
         pts = [p for p in pts
                if math.dist(p, start) > g.resolution and math.dist(p, goal) > g.resolution]

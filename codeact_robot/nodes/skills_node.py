@@ -45,11 +45,12 @@ from codeact_robot.nav.geometry import (
     Pose2,
     compose,
     densify,
+    point_in_polygon,
+    rectangle,
     to_parent,
     wrap_angle,
     yaw_from_quaternion,
 )
-from codeact_robot.nav.grid import OccupancyGrid, point_in_polygon, rectangle
 from codeact_robot.nav.localizer import Localizer, ScanMatcher
 from codeact_robot.nav.planner import GridPlanner, Plan
 from codeact_robot.nodes.parameters import describe
@@ -64,7 +65,7 @@ from codeact_robot.safety.watchdog import LoopWatchdog, WatchInput
 from codeact_robot.skills import motion
 from codeact_robot.skills.motion import DriveTask, FollowPathTask, MotionOutcome
 from codeact_robot.world import World, load_world
-from codeact_robot.world.grid import rasterize
+from codeact_robot.world.grid import OccupancyGrid, rasterize
 from codeact_robot_interfaces.action import Drive, Grasp, MoveTo
 from codeact_robot_interfaces.msg import Detection as DetectionMsg
 from codeact_robot_interfaces.msg import GripperState, SafetyEvent
@@ -164,8 +165,7 @@ class SkillsNode(Node):
         self._localizer: Localizer | None = None
         if p('scan_matching').value:
             self._localizer = Localizer(ScanMatcher(self._lidar_grid(res)), self._initial)
-        wg = self.world.occupancy_grid(resolution=res)
-        self._grid = OccupancyGrid(wg.occupied, wg.resolution, wg.origin)
+        self._grid = self.world.occupancy_grid(resolution=res)
         margin = float(p('planner_margin').value)
         self._planner = GridPlanner(self._grid, self._footprint.radius, margin)
         self._carry_planner = GridPlanner(
@@ -270,8 +270,7 @@ class SkillsNode(Node):
         # (the ledges are below the scan plane) and the stations.
         rects = ([w.rect for w in self.world.walls] + [s.parts()[1] for s in self.world.shelves]
                  + [s.rect for s in self.world.stations])
-        g = rasterize(self.world.bounds, rects, resolution, 0.0)
-        return OccupancyGrid(g.occupied, g.resolution, g.origin)
+        return rasterize(self.world.bounds, rects, resolution, 0.0)
 
     def _array_parameter(self, name: str) -> list[float]:
         try:
@@ -861,8 +860,8 @@ class SkillsNode(Node):
         blocked = self._grid.inflate(obstacles, planner.inflation) | planner.static_blocked
         out = []
         for aisle in self.world.aisles:
-            r0, c0 = self._grid.cell(aisle.rect.xmin, aisle.rect.ymin)
-            r1, c1 = self._grid.cell(aisle.rect.xmax, aisle.rect.ymax)
+            r0, c0 = self._grid.world_to_cell(aisle.rect.xmin, aisle.rect.ymin)
+            r1, c1 = self._grid.world_to_cell(aisle.rect.xmax, aisle.rect.ymax)
             sub = blocked[max(r0, 0):r1, max(c0, 0):c1]
             if sub.size == 0 or not (obstacles[max(r0, 0):r1, max(c0, 0):c1]).any():
                 continue
