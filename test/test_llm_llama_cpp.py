@@ -78,6 +78,31 @@ def test_a_new_process_loads_the_saved_system_prompt_state(backend, tmp_path):
     assert other.extra['prompt_state'] == '' and other.cached_tokens >= system_tokens - 3
 
 
+def test_prompt_lookup_copies_in_fewer_passes_and_writes_the_same_reply(backend):
+    line = ('r = go_to("shelf C"); print(fetch("green box", to="packing station")); '
+            'print(look("shelf D"))')
+    messages = [{'role': 'system', 'content': SYSTEM},
+                {'role': 'user', 'content': f'Repeat this line exactly, in a ```python block:\n'
+                                            f'{line}'}]
+    fast = backend.complete(messages, max_tokens=80, timeout=600)
+    streamed: list[str] = []
+    again = backend.complete(messages, max_tokens=80, timeout=600, on_token=streamed.append)
+    plain = LlamaCppBackend(context_size=4096, n_threads=2, prompt_cache='off', prompt_lookup=0)
+    try:
+        slow = plain.complete(messages, max_tokens=80, timeout=600)
+    finally:
+        plain.close()
+    print(f'prompt lookup: {fast.completion_tokens} tokens in {fast.extra["lookup_passes"]} '
+          f'passes, {fast.extra["lookup_accepted"]}/{fast.extra["lookup_drafted"]} guesses taken')
+    assert line in fast.text
+    # A copied line is guessed and taken in long runs: far fewer passes than tokens.
+    assert fast.extra['lookup_accepted'] >= 10
+    assert fast.extra['lookup_passes'] < fast.completion_tokens / 2
+    # The same reply as one token at a time, also from a warm cache and when streamed.
+    assert fast.text == slow.text == again.text == ''.join(streamed)
+    assert again.cached_tokens >= fast.prompt_tokens - 1
+
+
 def test_context_overflow_is_reported(backend):
     with pytest.raises(ContextOverflowError, match='does not fit'):
         backend.complete([{'role': 'user', 'content': 'shelf ' * 5000}], max_tokens=8)

@@ -9,6 +9,7 @@ saved to disk (codeact_robot.llm.prompt_states) and loaded by the next process t
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 import threading
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from codeact_robot.llm.base import (
     truncate_at_stop,
 )
 from codeact_robot.llm.prompt_states import PromptStateStore
+from codeact_robot.llm.speculative import LookupSettings, LookupStats, generate_greedy
 from codeact_robot.model_cache import cache_dir, model_path
 
 PREFILL_CHUNK = 128  # prompt tokens per llama.cpp evaluation between deadline checks
@@ -60,7 +62,7 @@ class LlamaCppBackend(LlmBackend):
     def __init__(self, model_path: str | Path | None = None, context_size: int = 8192,
                  n_threads: int = 2, n_batch: int = 256, temperature: float = 0.0,
                  seed: int = 0, verbose: bool = False, prompt_cache: str | Path = '',
-                 min_saved_prefix: int = MIN_SAVED_PREFIX) -> None:
+                 min_saved_prefix: int = MIN_SAVED_PREFIX, prompt_lookup: int = 8) -> None:
         """Load the model.
 
         Args:
@@ -74,12 +76,17 @@ class LlamaCppBackend(LlmBackend):
             prompt_cache: Folder of saved system-prompt states; '' for
                 $CODEACT_ROBOT_CACHE/prompt_states, 'off' to never save or load them.
             min_saved_prefix: Shortest system prompt (tokens) whose state is saved.
+            prompt_lookup: Most tokens guessed at once by prompt-lookup decoding
+                (codeact_robot.llm.speculative) when greedy; 0 decodes one token at a time.
         """
         path = Path(model_path).expanduser() if model_path else default_model_path()
         super().__init__(path.name)
         self.model_path = path
         self.context_size = context_size
         self.temperature = temperature
+        if prompt_lookup < 0:
+            raise ValueError(f'prompt_lookup must be >= 0, got {prompt_lookup}')
+        self._lookup = LookupSettings(max_draft=prompt_lookup) if prompt_lookup else None
         if not path.is_file():
             raise LlmUnavailableError(
                 f'model file {path} is missing; run `make setup` (or scripts/fetch_model.py '
@@ -152,14 +159,66 @@ class LlamaCppBackend(LlmBackend):
         in_cache, state = self._system_prompt_state(messages, tokens, cached, guard)
         if state == 'loaded':
             cached = in_cache
-        self._prefill(tokens, in_cache, guard)
-        prefill_seconds = guard.elapsed()
-        guard.check()
         all_stops = [*stop, *template_stops]
+        extra: dict[str, Any] = {'prompt_eval_tokens': len(tokens) - cached,
+                                 'prompt_state': state}
+        if self._lookup is not None and self.temperature == 0.0:
+            # The last prompt token is evaluated with the first guess.
+            self._prefill(tokens[:-1], min(in_cache, len(tokens) - 1), guard)
+            extra['prompt_eval_seconds'] = round(guard.elapsed(), 3)
+            guard.check()
+            text, generated, reason = self._generate_lookup(
+                tokens, all_stops, min(max_tokens, room), guard, on_token, extra)
+        else:
+            self._prefill(tokens, in_cache, guard)
+            extra['prompt_eval_seconds'] = round(guard.elapsed(), 3)
+            guard.check()
+            text, generated, reason = self._generate_sampled(
+                tokens, all_stops, min(max_tokens, room), guard, on_token)
+        return Completion(
+            text=text, backend=self.name, model=self.model, prompt_tokens=len(tokens),
+            completion_tokens=generated, cached_tokens=cached, seconds=guard.elapsed(),
+            first_token_seconds=guard.first_token, finish_reason=reason, extra=extra)
+
+    def _generate_lookup(self, tokens: list[int], stops: list[str], max_tokens: int,
+                         guard: StreamGuard, on_token: TokenCallback | None,
+                         extra: dict[str, Any]) -> tuple[str, int, str]:
+        """Greedy generation with prompt-lookup guesses; the KV cache holds tokens[:-1]."""
+        decoder = codecs.getincrementaldecoder('utf-8')('replace')
+        hold = max((len(s) for s in stops), default=1) - 1  # a stop string may be starting
+        text, shown = '', 0
+
+        def on_tokens(new: list[int]) -> bool:
+            nonlocal text, shown
+            guard.check()
+            for _ in new:
+                guard.token()
+            text += decoder.decode(self._llm.detokenize(new))
+            text, found = truncate_at_stop(text, stops)
+            upto = len(text) if found else max(shown, len(text) - hold)
+            if on_token is not None and upto > shown:
+                on_token(text[shown:upto])
+            shown = upto
+            return found
+
+        stats = LookupStats()
+        out, reason = generate_greedy(_LlamaGreedy(self._llm), tokens, max_tokens,
+                                      self.context_size, on_tokens, self._lookup, stats)
+        text, _ = truncate_at_stop(text + decoder.decode(b'', final=True), stops)
+        if on_token is not None and len(text) > shown:
+            on_token(text[shown:])
+        extra.update(lookup_passes=stats.passes, lookup_drafted=stats.drafted,
+                     lookup_accepted=stats.accepted)
+        return text, len(out), reason
+
+    def _generate_sampled(self, tokens: list[int], all_stops: list[str], max_tokens: int,
+                          guard: StreamGuard, on_token: TokenCallback | None
+                          ) -> tuple[str, int, str]:
+        """Generate with llama-cpp-python's sampler (temperature > 0, or lookup off)."""
         pieces: list[str] = []
         reason = 'stop'
         stream: Any = self._llm.create_completion(
-            prompt=tokens, max_tokens=min(max_tokens, room), stop=all_stops,
+            prompt=tokens, max_tokens=max_tokens, stop=all_stops,
             temperature=self.temperature, stream=True)
         try:
             for chunk in stream:
@@ -177,13 +236,7 @@ class LlamaCppBackend(LlmBackend):
             stream.close()
         generated = max(0, int(self._llm.n_tokens) - len(tokens))
         text, _ = truncate_at_stop(''.join(pieces), all_stops)
-        return Completion(
-            text=text, backend=self.name, model=self.model, prompt_tokens=len(tokens),
-            completion_tokens=generated, cached_tokens=cached, seconds=guard.elapsed(),
-            first_token_seconds=guard.first_token, finish_reason=reason,
-            extra={'prompt_eval_tokens': len(tokens) - cached,
-                   'prompt_eval_seconds': round(prefill_seconds, 3),
-                   'prompt_state': state})
+        return text, generated, reason
 
     def _prefill(self, tokens: list[int], cached: int, guard: StreamGuard) -> None:
         """Evaluate the prompt after the cached prefix in chunks, checking the deadline.
@@ -278,3 +331,40 @@ class LlamaCppBackend(LlmBackend):
             closer = getattr(self._llm, 'close', None)
             if closer is not None:
                 closer()
+
+
+class _LlamaGreedy:
+    """A llama-cpp-python model as a speculative.GreedyModel.
+
+    Keeps ``Llama.input_ids``/``n_tokens`` in step with the KV cache, so the next call's prefix
+    reuse (``_cached_prefix``) sees what the cache really holds.
+    """
+
+    def __init__(self, llm: Any) -> None:
+        import llama_cpp
+        import numpy as np
+
+        self._llm, self._np, self._lib = llm, np, llama_cpp
+        self._n_vocab = llm.n_vocab()
+        self._vocab = llm._model.vocab
+
+    def decode(self, tokens: Sequence[int], n_past: int) -> Any:
+        """Evaluate tokens from n_past with logits at every position; return their argmax."""
+        llm = self._llm
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)  # entries left from an earlier call
+        llm._batch.set_batch(batch=list(tokens), n_past=n_past, logits_all=True)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[n_past:n_past + len(tokens)] = tokens
+        llm.n_tokens = n_past + len(tokens)
+        logits = self._np.ctypeslib.as_array(llm._ctx.get_logits(),
+                                             shape=(len(tokens), self._n_vocab))
+        return logits.argmax(axis=1)
+
+    def forget(self, n_past: int) -> None:
+        """Drop the KV cache from n_past on."""
+        self._llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        self._llm.n_tokens = min(int(self._llm.n_tokens), n_past)
+
+    def is_end(self, token: int) -> bool:
+        """Return True for an end-of-generation token of the model's vocabulary."""
+        return bool(self._lib.llama_vocab_is_eog(self._vocab, token))

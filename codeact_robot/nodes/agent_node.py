@@ -56,6 +56,8 @@ _PARAMS: dict[str, tuple[Any, str, tuple[float, float] | None]] = {
     'llm_n_threads': (2, 'CPU threads of the embedded model', (1, 256)),
     'llm_prompt_cache': ('', "Folder of the embedded model's saved system-prompt states; "
                          "'' = $CODEACT_ROBOT_CACHE/prompt_states, 'off' = none", None),
+    'llm_prompt_lookup': (8, "Embedded model, greedy: most tokens guessed at once from earlier "
+                          'text (prompt-lookup decoding); 0 = off', (0, 64)),
     'world': ('warehouse', 'World name (sim/worlds/<name>.yaml) or path', None),
     'runs_dir': ('runs', 'Directory of the episode transcripts (JSONL)', None),
     'max_turns': (8, 'Most model turns per episode', (1, 100)),
@@ -68,7 +70,7 @@ _PARAMS: dict[str, tuple[Any, str, tuple[float, float] | None]] = {
 }
 _BACKEND_PARAMS = ('backend', 'model', 'llm_host', 'llm_base_url', 'llm_model_path',
                    'llm_script', 'llm_temperature', 'llm_context_size', 'llm_keep_alive',
-                   'llm_n_threads', 'llm_prompt_cache')
+                   'llm_n_threads', 'llm_prompt_cache', 'llm_prompt_lookup')
 
 
 
