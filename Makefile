@@ -45,11 +45,13 @@ $(STAMPS)/package: setup.py $(STAMPS)/ros
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
-$(STAMPS)/llama: scripts/build_llama_wheel.sh | $(PY)
-	scripts/build_llama_wheel.sh $(PY) $(CACHE)/wheels $(LLAMA_CPP_VERSION)
+# The build for this CPU (LLAMA_CPU=portable forces the AVX2 build); its test inference needs
+# the model.
+$(STAMPS)/llama: scripts/build_llama_wheel.sh $(MODEL) | $(PY)
+	scripts/build_llama_wheel.sh $(PY) $(CACHE)/wheels $(LLAMA_CPP_VERSION) $(MODEL)
 	@mkdir -p $(STAMPS) && touch $@
 
-$(MODEL): codeact_robot/model_cache.py | $(PY)
+$(MODEL): codeact_robot/model_cache.py | $(PY) $(STAMPS)/package
 	$(PY) -m codeact_robot.model_cache --models-dir $(CACHE)/models
 
 test: setup

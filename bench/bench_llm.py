@@ -89,7 +89,7 @@ def select_episodes(root: Path, n_episodes: int) -> tuple[list[list[dict[str, An
     return chosen, skipped
 
 
-def worker(spec_file: Path, out_file: Path, lookup: int, with_sim: bool) -> None:
+def worker(spec_file: Path, out_file: Path, lookup: int, threads: int, with_sim: bool) -> None:
     """Replay the turns with one variant (this process's llama-cpp-python); write the numbers."""
     import llama_cpp
 
@@ -101,7 +101,7 @@ def worker(spec_file: Path, out_file: Path, lookup: int, with_sim: bool) -> None
     if with_sim:
         from codeact_robot.bringup import start_embedded
         stack = start_embedded(real_time_factor=1.0)
-    backend = LlamaCppBackend(context_size=8192, n_threads=2, prompt_cache='off',
+    backend = LlamaCppBackend(context_size=8192, n_threads=threads, prompt_cache='off',
                               prompt_lookup=lookup)
     rows = []
     try:
@@ -204,13 +204,15 @@ def main(argv: list[str] | None = None) -> int:
                    help='another llama-cpp-python, installed with pip --target DIR')
     p.add_argument('--lookup', type=int, nargs='+', default=[0, 8],
                    help='prompt-lookup draft lengths to compare (0 = off) (0 8)')
+    p.add_argument('--threads', type=int, nargs='+', default=[2],
+                   help='llama.cpp thread counts to compare (2)')
     p.add_argument('--with-sim', action='store_true',
                    help='run the simulator and skills node beside the model')
     p.add_argument('--out', type=Path, default=RESULTS)
     p.add_argument('--worker', nargs=2, type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        worker(args.worker[0], args.worker[1], args.lookup[0], args.with_sim)
+        worker(args.worker[0], args.worker[1], args.lookup[0], args.threads[0], args.with_sim)
         return 0
     episodes, skipped = select_episodes(args.transcripts, args.episodes)
     if not episodes:
@@ -221,25 +223,26 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / 'turns.json'
         spec.write_text(json.dumps(episodes))
-        for build, folder in builds:
-            for lookup in args.lookup:
-                name = f'{build}, lookup {lookup or "off"}'
-                out = Path(tmp) / f'{len(variants)}.json'
-                env = dict(os.environ)
-                if folder:
-                    env['PYTHONPATH'] = os.pathsep.join(filter(None, [folder,
-                                                                      env.get('PYTHONPATH')]))
-                cmd = [sys.executable, '-m', 'bench.bench_llm', '--worker', str(spec), str(out),
-                       '--lookup', str(lookup)] + (['--with-sim'] if args.with_sim else [])
-                print(f'--- {name}', flush=True)
-                start = time.monotonic()
-                subprocess.run(cmd, check=True, cwd=HERE.parent, env=env)
-                data = json.loads(out.read_text())
-                summary = summarize(name, data, baseline)
-                if baseline is None:
-                    baseline = [r['text'] for r in data['rows']]
-                print(f'{summary} ({time.monotonic() - start:.0f} s)', flush=True)
-                variants.append(summary)
+        matrix = [(b, f, lk, th) for b, f in builds for lk in args.lookup for th in args.threads]
+        for build, folder, lookup, threads in matrix:
+            name = f'{build}, lookup {lookup or "off"}, {threads} threads'
+            out = Path(tmp) / f'{len(variants)}.json'
+            env = dict(os.environ)
+            if folder:
+                env['PYTHONPATH'] = os.pathsep.join(filter(None, [folder,
+                                                                  env.get('PYTHONPATH')]))
+            cmd = [sys.executable, '-m', 'bench.bench_llm', '--worker', str(spec), str(out),
+                   '--lookup', str(lookup), '--threads', str(threads)] + (
+                       ['--with-sim'] if args.with_sim else [])
+            print(f'--- {name}', flush=True)
+            start = time.monotonic()
+            subprocess.run(cmd, check=True, cwd=HERE.parent, env=env)
+            data = json.loads(out.read_text())
+            summary = summarize(name, data, baseline)
+            if baseline is None:
+                baseline = [r['text'] for r in data['rows']]
+            print(f'{summary} ({time.monotonic() - start:.0f} s)', flush=True)
+            variants.append(summary)
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
                             text=True, cwd=HERE.parent).stdout.strip()
     data = {'date': datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),

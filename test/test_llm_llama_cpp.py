@@ -84,14 +84,14 @@ def test_prompt_lookup_copies_in_fewer_passes_and_writes_the_same_reply(backend)
     messages = [{'role': 'system', 'content': SYSTEM},
                 {'role': 'user', 'content': f'Repeat this line exactly, in a ```python block:\n'
                                             f'{line}'}]
-    fast = backend.complete(messages, max_tokens=80, timeout=600)
+    slow = backend.complete(messages, max_tokens=80, timeout=600)  # one token at a time
+    lookup = LlamaCppBackend(context_size=4096, n_threads=2, prompt_cache='off', prompt_lookup=8)
     streamed: list[str] = []
-    again = backend.complete(messages, max_tokens=80, timeout=600, on_token=streamed.append)
-    plain = LlamaCppBackend(context_size=4096, n_threads=2, prompt_cache='off', prompt_lookup=0)
     try:
-        slow = plain.complete(messages, max_tokens=80, timeout=600)
+        fast = lookup.complete(messages, max_tokens=80, timeout=600)
+        again = lookup.complete(messages, max_tokens=80, timeout=600, on_token=streamed.append)
     finally:
-        plain.close()
+        lookup.close()
     print(f'prompt lookup: {fast.completion_tokens} tokens in {fast.extra["lookup_passes"]} '
           f'passes, {fast.extra["lookup_accepted"]}/{fast.extra["lookup_drafted"]} guesses taken')
     assert line in fast.text

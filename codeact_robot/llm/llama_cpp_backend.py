@@ -62,7 +62,7 @@ class LlamaCppBackend(LlmBackend):
     def __init__(self, model_path: str | Path | None = None, context_size: int = 8192,
                  n_threads: int = 2, n_batch: int = 256, temperature: float = 0.0,
                  seed: int = 0, verbose: bool = False, prompt_cache: str | Path = '',
-                 min_saved_prefix: int = MIN_SAVED_PREFIX, prompt_lookup: int = 8) -> None:
+                 min_saved_prefix: int = MIN_SAVED_PREFIX, prompt_lookup: int = 0) -> None:
         """Load the model.
 
         Args:
@@ -77,7 +77,9 @@ class LlamaCppBackend(LlmBackend):
                 $CODEACT_ROBOT_CACHE/prompt_states, 'off' to never save or load them.
             min_saved_prefix: Shortest system prompt (tokens) whose state is saved.
             prompt_lookup: Most tokens guessed at once by prompt-lookup decoding
-                (codeact_robot.llm.speculative) when greedy; 0 decodes one token at a time.
+                (codeact_robot.llm.speculative) when greedy; 0 (the default) decodes one
+                token at a time: on a 2-core CPU the guesses cost more than they save
+                (bench/results/llm.md).
         """
         path = Path(model_path).expanduser() if model_path else default_model_path()
         super().__init__(path.name)

@@ -56,7 +56,7 @@ _PARAMS: dict[str, tuple[Any, str, tuple[float, float] | None]] = {
     'llm_n_threads': (2, 'CPU threads of the embedded model', (1, 256)),
     'llm_prompt_cache': ('', "Folder of the embedded model's saved system-prompt states; "
                          "'' = $CODEACT_ROBOT_CACHE/prompt_states, 'off' = none", None),
-    'llm_prompt_lookup': (8, "Embedded model, greedy: most tokens guessed at once from earlier "
+    'llm_prompt_lookup': (0, "Embedded model, greedy: most tokens guessed at once from earlier "
                           'text (prompt-lookup decoding); 0 = off', (0, 64)),
     'world': ('warehouse', 'World name (sim/worlds/<name>.yaml) or path', None),
     'runs_dir': ('runs', 'Directory of the episode transcripts (JSONL)', None),
