@@ -6,12 +6,14 @@ bench/results/llm.json and bench/results/llm.md.
 The turns are real CodeAct turns from the evaluation's transcripts (bench/results/eval): each
 episode's conversation is rebuilt (system prompt, the prompt file's examples, the task, then
 the model's replies and the observations it got) and checked against the prompt size the
-transcript recorded; turns whose rebuild does not match are left out, and the count is printed.
+transcript recorded; an episode whose rebuild does not match is left out, and the results say
+how many were.
 Every variant replays the same turns in order, episode by episode, in a fresh process, so KV
 cache reuse between turns is what an episode gets:
 
-- ``portable``: the wheel `make setup` installs (AVX2, see scripts/build_llama_wheel.sh) or, with
-  ``--build NAME=DIR``, a llama-cpp-python installed into DIR (``pip install --target DIR``);
+- ``installed``: the build `make setup` put in the venv (scripts/build_llama_wheel.sh: avx512 or
+  portable, see the system info in the results) or, with ``--build NAME=DIR``, a
+  llama-cpp-python installed into DIR (``pip install --target DIR``);
 - ``lookup``: prompt-lookup decoding on (codeact_robot.llm.speculative) or off.
 
 ``--with-sim`` runs the embedded simulator and skills node beside the model, robot at rest, as
@@ -46,7 +48,7 @@ def _transcripts(root: Path) -> list[Path]:
 
 
 def rebuild_turns(path: Path) -> list[dict[str, Any]]:
-    """Return one episode's turns as message lists, with the recorded prompt size and reply."""
+    """Return one episode's turns as message lists, each with the prompt size recorded then."""
     from codeact_robot.agent.prompt import example_messages, load_prompt_file
 
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -61,8 +63,8 @@ def rebuild_turns(path: Path) -> list[dict[str, Any]]:
         if r.get('event') != 'turn':
             continue
         messages.append({'role': 'user', 'content': r['prompt']})
-        turns.append({'messages': list(messages), 'recorded_prompt_tokens':
-                      r['llm'].get('prompt_tokens'), 'recorded_reply': r['completion']})
+        turns.append({'messages': list(messages),
+                      'recorded_prompt_tokens': r['llm'].get('prompt_tokens')})
         messages.append({'role': 'assistant', 'content': r['completion']})
     return turns
 
@@ -217,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     episodes, skipped = select_episodes(args.transcripts, args.episodes)
     if not episodes:
         raise SystemExit(f'no transcript in {args.transcripts} could be rebuilt')
-    builds = [('portable', None)] + [tuple(b.split('=', 1)) for b in args.build]
+    builds = [('installed', None)] + [tuple(b.split('=', 1)) for b in args.build]
     variants = []
     baseline = None
     with tempfile.TemporaryDirectory() as tmp:

@@ -164,17 +164,16 @@ class LlamaCppBackend(LlmBackend):
         all_stops = [*stop, *template_stops]
         extra: dict[str, Any] = {'prompt_eval_tokens': len(tokens) - cached,
                                  'prompt_state': state}
-        if self._lookup is not None and self.temperature == 0.0:
-            # The last prompt token is evaluated with the first guess.
-            self._prefill(tokens[:-1], min(in_cache, len(tokens) - 1), guard)
-            extra['prompt_eval_seconds'] = round(guard.elapsed(), 3)
-            guard.check()
+        lookup = self._lookup is not None and self.temperature == 0.0
+        # With lookup the last prompt token is evaluated with the first guess.
+        head = tokens[:-1] if lookup else tokens
+        self._prefill(head, min(in_cache, len(head)), guard)
+        extra['prompt_eval_seconds'] = round(guard.elapsed(), 3)
+        guard.check()
+        if lookup:
             text, generated, reason = self._generate_lookup(
                 tokens, all_stops, min(max_tokens, room), guard, on_token, extra)
         else:
-            self._prefill(tokens, in_cache, guard)
-            extra['prompt_eval_seconds'] = round(guard.elapsed(), 3)
-            guard.check()
             text, generated, reason = self._generate_sampled(
                 tokens, all_stops, min(max_tokens, room), guard, on_token)
         return Completion(
