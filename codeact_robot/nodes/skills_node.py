@@ -64,6 +64,7 @@ from codeact_robot.safety.validation import check_names, check_number
 from codeact_robot.safety.watchdog import LoopWatchdog, WatchInput
 from codeact_robot.skills import motion
 from codeact_robot.skills.motion import DriveTask, FollowPathTask, MotionOutcome
+from codeact_robot.skills.perceive import RgbdPairer, StampedImage
 from codeact_robot.world import World, load_world
 from codeact_robot.world.grid import OccupancyGrid, rasterize
 from codeact_robot_interfaces.action import Drive, Grasp, MoveTo
@@ -195,12 +196,8 @@ class SkillsNode(Node):
         self._holding = False
         self._suction_on = False
         self._gripper_stamp: float | None = None
-        self._rgb: np.ndarray | None = None
-        self._depth: np.ndarray | None = None
+        self._frames = RgbdPairer(self.get_parameter('camera_sync_tolerance').value)
         self._k: np.ndarray | None = None
-        self._frame_pose: Pose | None = None
-        self._rgb_stamp = -math.inf
-        self._depth_stamp = -math.inf
         self._active: _Motion | None = None
         self._zero_cycles = 0
         self._skill = 'idle'
@@ -245,6 +242,8 @@ class SkillsNode(Node):
         declare('scan_matching', True, 'Correct odometry drift by aligning each lidar sweep with '
                 'the static map (map pose = correction * initial_pose * odom).')
         declare('control_rate', 20.0, 'Control loop rate (Hz).', 5.0, 100.0)
+        declare('camera_sync_tolerance', 0.005, 'Largest stamp difference (s) of a colour and a '
+                'depth image taken as one capture (0 = identical stamps).', 0.0, 0.1)
         declare('default_speed', 0.35, 'Cruise speed when a goal gives none (m/s).', 0.05, 2.0)
         declare('contact_speed', 0.1, 'Largest speed of grasp contact approaches (m/s).',
                 0.01, 0.3)
@@ -372,9 +371,7 @@ class SkillsNode(Node):
         odom = self._odom_pose
         if odom is None:
             return None
-        if self._localizer is not None:
-            return self._localizer.map_pose(odom)
-        return compose(self._initial, odom)
+        return self._odom_to_map(odom)
 
     def _event(self, kind: str, reason: str, source: str = 'skills') -> None:
         msg = SafetyEvent(kind=kind, reason=reason, source=source)
@@ -492,17 +489,17 @@ class SkillsNode(Node):
         img = data[:, :msg.width * 3].reshape(msg.height, msg.width, 3)
         if msg.encoding.lower() == 'bgr8':
             img = img[:, :, ::-1]
-        pose = self.map_pose()
+        image = StampedImage(_stamp_seconds(msg.header.stamp), self._data_stamp(msg.header.stamp),
+                             img.copy())
         with self._lock:
-            self._rgb = img.copy()
-            self._frame_pose = Pose(*pose) if pose is not None else None
-            self._rgb_stamp = self._now()
+            self._frames.add_rgb(image)
 
     def _on_depth(self, msg: Image) -> None:
         data = np.frombuffer(msg.data, dtype=np.float32).reshape(msg.height, msg.step // 4)
+        image = StampedImage(_stamp_seconds(msg.header.stamp), self._data_stamp(msg.header.stamp),
+                             data[:, :msg.width].copy())
         with self._lock:
-            self._depth = data[:, :msg.width].copy()
-            self._depth_stamp = self._now()
+            self._frames.add_depth(image)
 
     def _on_info(self, msg: CameraInfo) -> None:
         self._k = np.asarray(msg.k, dtype=float).reshape(3, 3)
@@ -516,20 +513,35 @@ class SkillsNode(Node):
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Pose] | None:
         """Return a camera frame taken after this call: (rgb, depth, K, map pose), or None.
 
+        Colour and depth come from one capture (paired by header stamp) and the pose is the
+        odometry pose at that capture's stamp: a lagging executor delivers frames late, and
+        a frame taken while the robot still moved must not be placed where it stands now.
         The camera topics are subscribed only while perception is in use (a simulator renders
         only for subscribers), so the first call after a pause waits for the stream to start.
         """
         asked = self._now()
         self._camera_on()
         wall_deadline = time.monotonic() + timeout
-        while time.monotonic() < wall_deadline:
+        while True:
+            last_try = time.monotonic() >= wall_deadline
             with self._lock:
-                fresh = (self._rgb_stamp >= asked and self._depth_stamp >= asked
-                         and self._k is not None and self._frame_pose is not None)
-                if fresh:
-                    return self._rgb, self._depth, self._k, self._frame_pose  # type: ignore
+                pair = self._frames.newest_pair(since=asked)
+                k = self._k
+            if pair is not None and k is not None:
+                found = self._odom_at(pair[0].stamp)
+                # Wait for odometry to pass the capture time (it may lag like the camera),
+                # unless time is up: then the pose is extrapolated from the last twist.
+                if found is not None and (found[1] or last_try):
+                    pose = self._odom_to_map(found[0])
+                    return pair[0].data, pair[1].data, k, Pose(*pose)
+            if last_try:
+                return None
             time.sleep(0.02)
-        return None
+
+    def _odom_to_map(self, odom: Pose2) -> Pose2:
+        if self._localizer is not None:
+            return self._localizer.map_pose(odom)
+        return compose(self._initial, odom)
 
     def _camera_on(self) -> None:
         p = self.get_parameter
@@ -542,7 +554,7 @@ class SkillsNode(Node):
                                     (CameraInfo, p('camera_info_topic').value, self._on_info)):
                 self._camera_subs.append(self.create_subscription(
                     kind, topic, cb, qos_profile_sensor_data, callback_group=self._io))
-            self._rgb_stamp = self._depth_stamp = -math.inf
+            self._frames.clear()
 
     def _camera_idle_check(self) -> None:
         # Unsubscribe when perception is idle: rendering costs the simulator a lot of CPU.

@@ -6,6 +6,8 @@ and the odometry pose in the map frame, and turns the result into Perceive.srv d
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -25,6 +27,57 @@ class RgbdFrame(NamedTuple):
     depth: np.ndarray  # HxW float32 metres along the optical axis; NaN/0 = no return
     k: np.ndarray  # 3x3 intrinsics
     pose: Pose
+
+
+class StampedImage(NamedTuple):
+    """One camera image with the stamp it was captured at and when this node got it."""
+
+    stamp: float  # capture time (header stamp, s)
+    fresh: float  # capture time on the freshness clock the caller asks with (s)
+    data: np.ndarray
+
+
+class RgbdPairer:
+    """Pair colour and depth images by capture stamp, as message_filters' ApproximateTime does.
+
+    The two streams arrive through separate subscriptions; under load one of them can lag the
+    other by several frames. Pairing the latest of each would join a colour image to the depth
+    of another moment (on a moving robot: blob pixels with the depth of the shelf behind, a
+    ghost box), and the robot's pose must be the one at capture time, not at receipt.
+    """
+
+    def __init__(self, tolerance: float = 0.005, keep: int = 6) -> None:
+        """Pair images whose stamps differ by at most ``tolerance`` s; keep ``keep`` of each."""
+        if tolerance < 0.0:
+            raise ValueError(f'tolerance must be >= 0, got {tolerance}')
+        self.tolerance = tolerance
+        self._rgb: deque[StampedImage] = deque(maxlen=keep)
+        self._depth: deque[StampedImage] = deque(maxlen=keep)
+
+    def add_rgb(self, image: StampedImage) -> None:
+        """Keep a colour image (older ones beyond ``keep`` are dropped)."""
+        self._rgb.append(image)
+
+    def add_depth(self, image: StampedImage) -> None:
+        """Keep a depth image (older ones beyond ``keep`` are dropped)."""
+        self._depth.append(image)
+
+    def clear(self) -> None:
+        """Forget every kept image (the camera was switched off)."""
+        self._rgb.clear()
+        self._depth.clear()
+
+    def newest_pair(self, since: float = -math.inf) -> tuple[StampedImage, StampedImage] | None:
+        """Return the newest (rgb, depth) of one capture fresh at or after ``since``, or None."""
+        best: tuple[StampedImage, StampedImage] | None = None
+        for rgb in self._rgb:
+            if rgb.fresh < since:
+                continue
+            for depth in self._depth:
+                if abs(depth.stamp - rgb.stamp) <= self.tolerance and depth.fresh >= since \
+                        and (best is None or rgb.stamp > best[0].stamp):
+                    best = (rgb, depth)
+        return best
 
 
 class InvalidTargetError(ValueError):
