@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,30 +42,23 @@ from codeact_robot.api.errors import InvalidArgumentError
 from codeact_robot.api.types import Pose
 from codeact_robot.nav.geometry import (
     Pose2,
-    compose,
-    densify,
-    point_in_polygon,
-    rectangle,
     to_parent,
-    wrap_angle,
     yaw_from_quaternion,
 )
-from codeact_robot.nav.localizer import Localizer, ScanMatcher
-from codeact_robot.nav.planner import GridPlanner, Plan
+from codeact_robot.nav.planner import Plan
 from codeact_robot.nodes.parameters import describe
 from codeact_robot.nodes.runner import spin_until_shutdown
 from codeact_robot.safety import layer as events
-from codeact_robot.safety.geofence import Box, Geofence
 from codeact_robot.safety.layer import CycleInput, SafetyLayer
 from codeact_robot.safety.limits import LIMIT_SPECS, SafetyLimits, check_limit
-from codeact_robot.safety.monitor import EStopLatch, Footprint, JumpSafeClock, staleness
+from codeact_robot.safety.monitor import EStopLatch, JumpSafeClock, staleness
 from codeact_robot.safety.validation import check_names, check_number
 from codeact_robot.safety.watchdog import LoopWatchdog, WatchInput
 from codeact_robot.skills import motion
 from codeact_robot.skills.motion import DriveTask, FollowPathTask, MotionOutcome
+from codeact_robot.skills.navigator import Navigator
 from codeact_robot.skills.perceive import RgbdPairer, StampedImage
 from codeact_robot.world import World, load_world
-from codeact_robot.world.grid import OccupancyGrid, rasterize
 from codeact_robot_interfaces.action import Drive, Grasp, MoveTo
 from codeact_robot_interfaces.msg import Detection as DetectionMsg
 from codeact_robot_interfaces.msg import GripperState, SafetyEvent
@@ -149,50 +141,20 @@ class SkillsNode(Node):
         self._watch_stop = threading.Event()
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
-        # Geometry of the robot and the world.
-        robot = self.world.robot
-        front = max(robot.footprint[0] / 2, robot.pad_x + robot.pad_size[0] / 2)
-        self._footprint = Footprint(front, robot.footprint[0] / 2, robot.footprint[1] / 2)
-        self._box_size = self.world.boxes[0].size if self.world.boxes else 0.2
-        init = self._array_parameter('initial_pose')
-        start = self.world.start_pose
-        self._initial: Pose2 = (tuple(init) if len(init) == 3  # type: ignore[assignment]
-                                else (start.x, start.y, start.theta))
-        mount = self._array_parameter('lidar_mount')
-        lm = self.world.lidar_mount
-        self._lidar: Pose2 = (tuple(mount) if len(mount) == 3  # type: ignore[assignment]
-                              else (lm.x, lm.y, lm.yaw))
-        res = float(p('plan_resolution').value)
-        self._localizer: Localizer | None = None
-        if p('scan_matching').value:
-            self._localizer = Localizer(ScanMatcher(self._lidar_grid(res)), self._initial)
-        self._grid = self.world.occupancy_grid(resolution=res)
-        margin = float(p('planner_margin').value)
-        self._planner = GridPlanner(self._grid, self._footprint.radius, margin)
-        self._carry_planner = GridPlanner(
-            self._grid, self._footprint.extended(self._box_size).radius, margin / 2)
-        b = self.world.bounds
-        self._keep_out = {z.name: Box(*z.rect.as_tuple()) for z in self.world.keep_out}
-        self._geofence = Geofence(Box(b.xmin, b.ymin, b.xmax, b.ymax), self._keep_out,
-                                  body_margin=float(p('geofence_margin').value))
-        self._zone_polys = {a.name: rectangle(*a.rect.as_tuple()) for a in self.world.aisles}
-        r = self._footprint.radius
-        self._zone_polys.update({z.name: rectangle(*z.rect.inflated(r).as_tuple())
-                                 for z in self.world.keep_out})
+        # Pose estimation, obstacle memory and the route policy (ROS-free).
+        self.nav = Navigator(
+            self.world, initial_pose=self._array_parameter('initial_pose'),
+            lidar_mount=self._array_parameter('lidar_mount'),
+            resolution=float(p('plan_resolution').value),
+            planner_margin=float(p('planner_margin').value),
+            geofence_margin=float(p('geofence_margin').value),
+            scan_matching=bool(p('scan_matching').value))
 
         # Sensor state (odom/scan stamps on the jump-safe clock, others node-clock seconds).
-        self._odom_pose: Pose2 | None = None
         self._odom_stamp: float | None = None
-        self._odom_twist: tuple[float, float] | None = None
         self._scan_stamp: float | None = None
         self._scan_base = np.zeros((0, 2))
         self._scan_map = np.zeros((0, 2))
-        self._odom_history: deque[tuple[float, Pose2]] = deque(maxlen=200)
-        # Only nearby returns enter the planning overlay: far ones carry most pose error.
-        self._overlay_range = 3.5
-        self._overlay: deque[tuple[float, np.ndarray]] = deque()
-        self._last_overlay = -math.inf
-        self._blocked: dict[str, float] = {}
         self._holding = False
         self._suction_on = False
         self._gripper_stamp: float | None = None
@@ -210,7 +172,7 @@ class SkillsNode(Node):
         self._grasp = None
         self._make_manipulation()
         self.get_logger().info(
-            f'skills node ready: world {self.world.name!r}, initial pose {self._initial}, '
+            f'skills node ready: world {self.world.name!r}, initial pose {self.nav.initial}, '
             f'limits {self._limits}')
 
     # -- setup ------------------------------------------------------------------------------
@@ -263,13 +225,6 @@ class SkillsNode(Node):
                 0.0, 3600.0)
         declare('move_timeout_margin', 20.0, 'Time allowed beyond the route length at cruise '
                 'speed (s).', 1.0, 600.0)
-
-    def _lidar_grid(self, resolution: float) -> OccupancyGrid:
-        # What a planar lidar at base height sees: walls, the racks behind the low ledges
-        # (the ledges are below the scan plane) and the stations.
-        rects = ([w.rect for w in self.world.walls] + [s.parts()[1] for s in self.world.shelves]
-                 + [s.rect for s in self.world.stations])
-        return rasterize(self.world.bounds, rects, resolution, 0.0)
 
     def _array_parameter(self, name: str) -> list[float]:
         try:
@@ -368,10 +323,7 @@ class SkillsNode(Node):
 
     def map_pose(self) -> Pose2 | None:
         """Return the map pose (initial_pose composed with the latest odom), or None."""
-        odom = self._odom_pose
-        if odom is None:
-            return None
-        return self._odom_to_map(odom)
+        return self.nav.map_pose()
 
     def _event(self, kind: str, reason: str, source: str = 'skills') -> None:
         msg = SafetyEvent(kind=kind, reason=reason, source=source)
@@ -392,41 +344,19 @@ class SkillsNode(Node):
         if self._odom_stamp is not None and stamp < self._odom_stamp:
             return  # overtaken by a newer message (taken by the control loop, see _catch_up)
         q = msg.pose.pose.orientation
-        self._odom_pose = (msg.pose.pose.position.x, msg.pose.pose.position.y,
-                           yaw_from_quaternion(q.x, q.y, q.z, q.w))
-        self._odom_twist = (msg.twist.twist.linear.x, msg.twist.twist.angular.z)
+        self.nav.update_odom(_stamp_seconds(msg.header.stamp),
+                             (msg.pose.pose.position.x, msg.pose.pose.position.y,
+                              yaw_from_quaternion(q.x, q.y, q.z, q.w)),
+                             (msg.twist.twist.linear.x, msg.twist.twist.angular.z))
         self._odom_stamp = stamp
-        self._odom_history.append((_stamp_seconds(msg.header.stamp), self._odom_pose))
         pose = self.map_pose()
         if pose is not None:
             self._pose_pub.publish(Pose2D(x=pose[0], y=pose[1], theta=pose[2]))
 
     def _on_scan(self, msg: LaserScan) -> None:
-        ranges = np.asarray(msg.ranges, dtype=float)
-        angles = msg.angle_min + msg.angle_increment * np.arange(len(ranges))
-        ok = np.isfinite(ranges) & (ranges >= msg.range_min) & (ranges <= msg.range_max)
-        r, a = ranges[ok], angles[ok]
-        lx, ly, lth = self._lidar
-        pts = np.column_stack([lx + r * np.cos(a + lth), ly + r * np.sin(a + lth)])
-        foot = self._body()
-        pts = pts[~foot.inside(pts, 0.03)]
-        now = self._now()
-        found = self._odom_at(_stamp_seconds(msg.header.stamp))
-        odom, exact = found if found is not None else (None, False)
-        # Transform with the pose at the scan's own time: with the latest pose instead, a turning
-        # robot would smear walls into phantom obstacles across the aisles.
-        scan_map = np.zeros((0, 2))
-        if odom is not None:
-            if self._localizer is not None:
-                # Match only sweeps whose pose is known exactly and taken while not turning
-                # fast: a small timing error times a high turn rate is a large heading error.
-                w = abs(self._odom_twist[1]) if self._odom_twist else 0.0
-                if exact and w < 0.3:
-                    self._localizer.update(odom, pts)
-                scan_pose = self._localizer.map_pose(odom)
-            else:
-                scan_pose = compose(self._initial, odom)
-            scan_map = self._to_map(scan_pose, pts)
+        pts = self.nav.scan_points(msg.ranges, msg.angle_min, msg.angle_increment,
+                                   msg.range_min, msg.range_max)
+        scan_map = self.nav.add_scan(_stamp_seconds(msg.header.stamp), pts, self._now())
         stamp = self._data_stamp(msg.header.stamp)
         with self._lock:
             if self._scan_stamp is not None and stamp < self._scan_stamp:
@@ -434,10 +364,6 @@ class SkillsNode(Node):
             self._scan_base = pts
             self._scan_map = scan_map
             self._scan_stamp = stamp
-            if odom is not None and now - self._last_overlay >= 0.25:
-                self._last_overlay = now
-                far = np.linalg.norm(pts, axis=1) > self._overlay_range
-                self._overlay.append((now, scan_map[~far]))
 
     def _data_stamp(self, header_stamp: Any) -> float:
         """Return a sensor message's time on the jump-safe clock.
@@ -450,39 +376,6 @@ class SkillsNode(Node):
         if self._sim_time and t > 0.0:
             return self._safe_clock.stamp(t)
         return self._safe_clock.now()
-
-    def _odom_at(self, t: float) -> tuple[Pose2, bool] | None:
-        """Return (odom pose at stamp ``t``, exact) from the recent odom history.
-
-        Interpolates between odometry messages; a stamp newer than the last one is
-        extrapolated with the measured twist and reported as not exact.
-        """
-        history = list(self._odom_history)
-        if not history:
-            return None
-        if t <= history[0][0]:
-            return history[0][1], t >= history[0][0] - 1e-3
-        for (t0, p0), (t1, p1) in zip(history, history[1:], strict=False):
-            if t0 <= t <= t1:
-                f = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
-                dth = wrap_angle(p1[2] - p0[2])
-                return (p0[0] + f * (p1[0] - p0[0]), p0[1] + f * (p1[1] - p0[1]),
-                        wrap_angle(p0[2] + f * dth)), True
-        t1, (x, y, th) = history[-1]
-        v, w = self._odom_twist or (0.0, 0.0)
-        dt = min(t - t1, 0.2)
-        return (x + v * dt * math.cos(th), y + v * dt * math.sin(th),
-                wrap_angle(th + w * dt)), dt <= 1e-3
-
-    def _body(self) -> Footprint:
-        return self._footprint.extended(self._box_size + 0.02) if self._holding \
-            else self._footprint
-
-    @staticmethod
-    def _to_map(pose: Pose2, pts: np.ndarray) -> np.ndarray:
-        c, s = math.cos(pose[2]), math.sin(pose[2])
-        return np.column_stack([pose[0] + c * pts[:, 0] - s * pts[:, 1],
-                                pose[1] + s * pts[:, 0] + c * pts[:, 1]])
 
     def _on_image(self, msg: Image) -> None:
         data = np.frombuffer(msg.data, dtype=np.uint8).reshape(msg.height, msg.step)
@@ -505,7 +398,7 @@ class SkillsNode(Node):
         self._k = np.asarray(msg.k, dtype=float).reshape(3, 3)
 
     def _on_gripper(self, msg: GripperState) -> None:
-        self._holding = bool(msg.holding)
+        self._holding = self.nav.holding = bool(msg.holding)
         self._suction_on = bool(msg.suction_on)
         self._gripper_stamp = self._now()
 
@@ -528,20 +421,15 @@ class SkillsNode(Node):
                 pair = self._frames.newest_pair(since=asked)
                 k = self._k
             if pair is not None and k is not None:
-                found = self._odom_at(pair[0].stamp)
+                found = self.nav.odom_at(pair[0].stamp)
                 # Wait for odometry to pass the capture time (it may lag like the camera),
                 # unless time is up: then the pose is extrapolated from the last twist.
                 if found is not None and (found[1] or last_try):
-                    pose = self._odom_to_map(found[0])
+                    pose = self.nav.odom_to_map(found[0])
                     return pair[0].data, pair[1].data, k, Pose(*pose)
             if last_try:
                 return None
             time.sleep(0.02)
-
-    def _odom_to_map(self, odom: Pose2) -> Pose2:
-        if self._localizer is not None:
-            return self._localizer.map_pose(odom)
-        return compose(self._initial, odom)
 
     def _camera_on(self) -> None:
         p = self.get_parameter
@@ -706,7 +594,7 @@ class SkillsNode(Node):
             if pose is None:
                 step_cmd: tuple[float, float] | None = (0.0, 0.0)
             else:
-                step = active.task.step(now, pose, self._scan_map, self._odom_twist)
+                step = active.task.step(now, pose, self._scan_map, self.nav.odom_twist)
                 active.distance_remaining = step.distance_remaining
                 active.angle_remaining = step.angle_remaining
                 active.phase = step.phase
@@ -741,7 +629,7 @@ class SkillsNode(Node):
         now = self._safe_clock.now()  # the safety layer's times are jump-safe
         return CycleInput(now=now, command=command, command_stamp=now,
                           odom_stamp=self._odom_stamp, scan_stamp=self._scan_stamp,
-                          scan_points=self._scan_base, footprint=self._body(),
+                          scan_points=self._scan_base, footprint=self.nav.body(),
                           min_clearance=min_clearance)
 
     def _stop_outcome(self, active: _Motion, pose: Pose2 | None,
@@ -753,7 +641,7 @@ class SkillsNode(Node):
             direction = 1.0
             if isinstance(task, DriveTask):
                 direction = math.copysign(1.0, task.distance) if task.distance else 1.0
-            dist = clearance_ahead(self._scan_base, self._body(), direction)
+            dist = clearance_ahead(self._scan_base, self.nav.body(), direction)
             if isinstance(task, FollowPathTask):
                 if task.near_end(pose):
                     return MotionOutcome(motion.ARRIVED, f'arrived at ({pose[0]:.2f}, '
@@ -844,76 +732,14 @@ class SkillsNode(Node):
 
     def known_zones(self) -> list[str]:
         """Return the names allowed in ``avoid``: aisles and keep-out zones."""
-        return sorted(self._zone_polys)
-
-    def _obstacle_mask(self, now: float) -> np.ndarray:
-        lifetime = float(self.get_parameter('scan_overlay_lifetime').value)
-        mask = self._grid.empty_mask()
-        with self._lock:
-            while self._overlay and now - self._overlay[0][0] > lifetime:
-                self._overlay.popleft()
-            scans = [pts for _, pts in self._overlay]
-        for pts in scans:
-            self._grid.mark_points(mask, pts)
-        # Returns from the static map are already in it; keep only what the map lacks.
-        near_static = self._grid.inflate(self._grid.occupied, 0.2)
-        return mask & ~near_static
-
-    def remembered_blocked(self, now: float) -> list[str]:
-        """Return the aisles found blocked by earlier motions that are still remembered."""
-        with self._lock:
-            for name in [n for n, t in self._blocked.items() if t < now]:
-                del self._blocked[name]
-            return sorted(self._blocked)
-
-    def _seen_blocked(self, obstacles: np.ndarray) -> list[str]:
-        """Return the aisles whose whole width the live obstacles cut (no way through)."""
-        planner = self._carry_planner if self._holding else self._planner
-        blocked = self._grid.inflate(obstacles, planner.inflation) | planner.static_blocked
-        out = []
-        for aisle in self.world.aisles:
-            r0, c0 = self._grid.world_to_cell(aisle.rect.xmin, aisle.rect.ymin)
-            r1, c1 = self._grid.world_to_cell(aisle.rect.xmax, aisle.rect.ymax)
-            sub = blocked[max(r0, 0):r1, max(c0, 0):c1]
-            if sub.size == 0 or not (obstacles[max(r0, 0):r1, max(c0, 0):c1]).any():
-                continue
-            along_x = aisle.rect.size[0] >= aisle.rect.size[1]
-            cut = sub.all(axis=0) if along_x else sub.all(axis=1)
-            if cut.any():
-                out.append(aisle.name)
-        return out
+        return self.nav.known_zones()
 
     def plan(self, goal: tuple[float, float], avoid: list[str]) -> tuple[Plan, list[str]]:
         """Plan from the current pose; return (plan, aisles seen or remembered as blocked)."""
-        pose = self.map_pose()
-        if pose is None:
-            return Plan(False, 'no odometry yet: the robot pose is unknown'), []
-        now = self._now()
-        obstacles = self._obstacle_mask(now)
-        blocked = sorted(set(self.remembered_blocked(now)) | set(self._seen_blocked(obstacles)))
-        planner = self._carry_planner if self._holding else self._planner
-        keep_out = list(self._keep_out)
-        # A zone the robot is already in cannot be avoided, only left: do not block it.
-        inside = {n for n, poly in self._zone_polys.items() if point_in_polygon(pose[:2], poly)}
-        hard = (set(avoid) | set(keep_out)) - inside
-        blocked_soft = set(blocked) - inside
-        zones = self._grid.polygon_mask([self._zone_polys[n] for n in hard])
-        plan = None
-        soft = blocked_soft - hard
-        if soft:
-            soft_zones = zones | self._grid.polygon_mask([self._zone_polys[n] for n in soft])
-            plan = planner.plan(pose[:2], goal, soft_zones, obstacles)
-        if plan is None or not plan.ok:
-            plan = planner.plan(pose[:2], goal, zones, obstacles)
-        return plan, blocked
+        return self.nav.plan(goal, avoid, self._now(), self._overlay_lifetime())
 
-    def _route_aisles(self, waypoints: list[tuple[float, float]]) -> list[str]:
-        out: list[str] = []
-        for p in densify(waypoints, 0.1):
-            aisle = self.world.aisle_at(*p)
-            if aisle and (not out or out[-1] != aisle):
-                out.append(aisle)
-        return out
+    def _overlay_lifetime(self) -> float:
+        return float(self.get_parameter('scan_overlay_lifetime').value)
 
     def _srv_plan_route(self, request: PlanRoute.Request, response: PlanRoute.Response
                         ) -> PlanRoute.Response:
@@ -931,14 +757,14 @@ class SkillsNode(Node):
         response.success = plan.ok
         response.message = plan.message
         if plan.ok:
-            refusal = self._geofence.check_path(plan.waypoints)
+            refusal = self.nav.geofence.check_path(plan.waypoints)
             if refusal is not None:
                 response.success = False
                 response.message = REFUSED + refusal
                 return response
             response.length = float(plan.length)
             response.waypoints = [PointMsg(x=float(px), y=float(py)) for px, py in plan.waypoints]
-            response.aisles = self._route_aisles(plan.waypoints)
+            response.aisles = self.nav.route_aisles(plan.waypoints)
         return response
 
     # -- actions --------------------------------------------------------------------------------
@@ -978,14 +804,14 @@ class SkillsNode(Node):
             avoid = check_names('avoid', list(goal.avoid), self.known_zones())
         except InvalidArgumentError as e:
             return self._reject('rejected_argument', str(e))
-        refusal = self._geofence.check_point((x, y))
+        refusal = self.nav.geofence.check_point((x, y))
         if refusal is not None:
             self._event('geofence', f'goal refused: {refusal}')
             return MotionOutcome(motion.SAFETY_STOP, REFUSED + f'goal {refusal}')
         plan, _ = self.plan((x, y), avoid)
         if not plan.ok:
             return MotionOutcome(motion.NO_PATH, plan.message)
-        refusal = self._geofence.check_path(plan.waypoints)
+        refusal = self.nav.geofence.check_path(plan.waypoints)
         if refusal is not None:
             self._event('geofence', f'route refused: {refusal}')
             return MotionOutcome(motion.SAFETY_STOP, REFUSED + refusal)
@@ -996,7 +822,7 @@ class SkillsNode(Node):
         config = FollowerConfig(goal_tolerance=float(self.get_parameter('goal_tolerance').value),
                                 yaw_tolerance=float(self.get_parameter('yaw_tolerance').value))
         task = FollowPathTask(plan.waypoints, speed, lim.max_angular_speed, theta,
-                              self._now() + budget, self._body(), self.world.aisle_at,
+                              self._now() + budget, self.nav.body(), self.world.aisle_at,
                               float(self.get_parameter('block_lookahead').value), config=config)
 
         def feedback(active: _Motion) -> None:
@@ -1019,16 +845,9 @@ class SkillsNode(Node):
             return MotionOutcome(outcome.status, outcome.message + '; plan_route or move_to again '
                                  'to go around it', outcome.blocked_at, None,
                                  outcome.obstacle_distance)
-        memory = float(self.get_parameter('blocked_memory').value)
-        with self._lock:
-            self._blocked[aisle] = self._now() + memory
-        alt, _ = self.plan(goal, sorted(set(avoid) | {aisle}))
-        if alt.ok:
-            via = [a for a in self._route_aisles(alt.waypoints) if a != aisle]
-            hint = (f'try {via[0]}' if via else 'a route around it is free') + \
-                f': call move_to again with avoid=["{aisle}"]'
-        else:
-            hint = f'no route avoids {aisle}; wait() and try again, or pick another goal'
+        now = self._now()
+        self.nav.remember_blocked(aisle, now + float(self.get_parameter('blocked_memory').value))
+        hint = self.nav.detour_hint(aisle, goal, avoid, now, self._overlay_lifetime())
         return MotionOutcome(outcome.status, f'{outcome.message}; {hint}', outcome.blocked_at,
                              aisle, outcome.obstacle_distance)
 
@@ -1087,7 +906,7 @@ class SkillsNode(Node):
         pose = self.map_pose()
         if pose is not None and distance:
             end = to_parent(pose, (distance, 0.0))
-            refusal = self._geofence.check_path([pose[:2], end])
+            refusal = self.nav.geofence.check_path([pose[:2], end])
             if refusal is not None:
                 self._event('geofence', f'drive refused: {refusal}')
                 return MotionOutcome(motion.SAFETY_STOP, REFUSED + refusal)
@@ -1217,13 +1036,13 @@ class SkillsNode(Node):
         if self._estop.active:
             level, message = DiagnosticStatus.ERROR, f'e-stop latched: {self._estop.reason}'
         pose = self.map_pose()
-        match = self._localizer.last if self._localizer is not None else None
+        match = self.nav.localizer.last if self.nav.localizer is not None else None
         values = {'skill': self._skill,
                   'scan_match': 'off' if match is None else
                   f'ok={match.ok} rms={match.rms:.3f} inliers={match.inliers}',
                   'estop': str(self._estop.active),
                   'holding': str(self._holding), 'pose': str(pose),
-                  'blocked_aisles': ', '.join(self.remembered_blocked(now)),
+                  'blocked_aisles': ', '.join(self.nav.remembered_blocked(now)),
                   'holds': ', '.join(f'{k}: {n}' for k, n in sorted(self._holds.items())),
                   'caught_up': ', '.join(f'{k}: {n}' for k, n in sorted(self.caught_up.items())),
                   'clock_backward_jumps': str(self._safe_clock.backward_jumps),
