@@ -91,7 +91,8 @@ def select_episodes(root: Path, n_episodes: int) -> tuple[list[list[dict[str, An
     return chosen, skipped
 
 
-def worker(spec_file: Path, out_file: Path, lookup: int, threads: int, with_sim: bool) -> None:
+def worker(spec_file: Path, out_file: Path, lookup: int, threads: int, with_sim: bool,
+           sim_rest: bool = True) -> None:
     """Replay the turns with one variant (this process's llama-cpp-python); write the numbers."""
     import llama_cpp
 
@@ -102,7 +103,10 @@ def worker(spec_file: Path, out_file: Path, lookup: int, threads: int, with_sim:
     stack = None
     if with_sim:
         from codeact_robot.bringup import start_embedded
-        stack = start_embedded(real_time_factor=1.0)
+        # The robot stands still, as while the model writes inside an episode; sim_rest says
+        # whether the simulator may slow its streams at rest (sim_node's rest_when_idle).
+        stack = start_embedded(real_time_factor=1.0,
+                               sim_params={'rest_when_idle': sim_rest})
     backend = LlamaCppBackend(context_size=8192, n_threads=threads, prompt_cache='off',
                               prompt_lookup=lookup)
     rows = []
@@ -210,11 +214,14 @@ def main(argv: list[str] | None = None) -> int:
                    help='llama.cpp thread counts to compare (2)')
     p.add_argument('--with-sim', action='store_true',
                    help='run the simulator and skills node beside the model')
+    p.add_argument('--sim-rest', nargs='+', choices=('on', 'off'), default=['on'],
+                   help='with --with-sim: simulator rest mode(s) to compare (on)')
     p.add_argument('--out', type=Path, default=RESULTS)
     p.add_argument('--worker', nargs=2, type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        worker(args.worker[0], args.worker[1], args.lookup[0], args.threads[0], args.with_sim)
+        worker(args.worker[0], args.worker[1], args.lookup[0], args.threads[0], args.with_sim,
+               args.sim_rest[0] == 'on')
         return 0
     episodes, skipped = select_episodes(args.transcripts, args.episodes)
     if not episodes:
@@ -225,16 +232,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / 'turns.json'
         spec.write_text(json.dumps(episodes))
-        matrix = [(b, f, lk, th) for b, f in builds for lk in args.lookup for th in args.threads]
-        for build, folder, lookup, threads in matrix:
+        rests = args.sim_rest if args.with_sim else ['on']
+        matrix = [(b, f, lk, th, r) for b, f in builds for lk in args.lookup
+                  for th in args.threads for r in rests]
+        for build, folder, lookup, threads, rest in matrix:
             name = f'{build}, lookup {lookup or "off"}, {threads} threads'
+            if args.with_sim:
+                name += f', sim rest {rest}'
             out = Path(tmp) / f'{len(variants)}.json'
             env = dict(os.environ)
             if folder:
                 env['PYTHONPATH'] = os.pathsep.join(filter(None, [folder,
                                                                   env.get('PYTHONPATH')]))
             cmd = [sys.executable, '-m', 'bench.bench_llm', '--worker', str(spec), str(out),
-                   '--lookup', str(lookup), '--threads', str(threads)] + (
+                   '--lookup', str(lookup), '--threads', str(threads), '--sim-rest', rest] + (
                        ['--with-sim'] if args.with_sim else [])
             print(f'--- {name}', flush=True)
             start = time.monotonic()

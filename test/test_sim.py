@@ -278,3 +278,18 @@ def test_camera_throttle_skips_frames_when_behind_or_costly_but_keeps_a_minimum_
     assert cam.should_render(0.4, lag=0.0)
     assert cam.should_render(1.2, lag=5.0)  # however far behind: a frame per second
     assert cam.skipped == 1
+
+
+def test_rest_mode_rests_after_a_quiet_spell_and_wakes_on_a_moving_command():
+    from codeact_robot.sim.pacing import RestMode
+    rest = RestMode(enabled=True, after=2.0)
+    assert rest.update(1.0, 0.0, 0.0)  # never commanded and still
+    assert rest.command(1.5, 0.0, 0.0) is False  # a zero command is no motion
+    assert rest.command(2.0, 0.3, 0.0) is True and not rest.resting  # woken at once
+    assert not rest.update(3.9, 0.0, 0.0)  # quiet for less than 2 s
+    assert rest.update(4.0, 0.0, 0.0)
+    assert not rest.update(4.1, 0.05, 0.0)  # pushed, or still rolling: not at rest
+    assert rest.wakeups == 1
+    assert not RestMode().update(10.0, 0.0, 0.0)  # off unless enabled
+    with pytest.raises(ValueError, match='after'):
+        RestMode(after=-1.0)

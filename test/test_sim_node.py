@@ -164,7 +164,8 @@ def start(runner, **params):
 def default_sim():
     # Class scope: one simulator per DDS domain at a time, or probes hear both.
     with isolated_runner() as runner:
-        yield start(runner, real_time_factor=1.0)
+        # The configured (full) rates all the time; resting is tested on its own below.
+        yield start(runner, real_time_factor=1.0, rest_when_idle=False)
 
 
 class TestDefaultScenario:
@@ -388,3 +389,35 @@ def test_main_runs_as_a_process_and_exits_cleanly_on_sigint():
             proc.kill()
             proc.communicate(timeout=5)
     assert proc.returncode == 0, out
+
+
+def _rate_in(stamps, t0, t1):
+    """Messages per sim second with stamps in [t0, t1)."""
+    return sum(t0 <= t < t1 for t in stamps) / (t1 - t0)
+
+
+def test_an_idle_robot_rests_at_lower_rates_and_a_moving_command_wakes_it():
+    with isolated_runner() as runner:
+        sim, probe = start(runner, real_time_factor=1.0, rest_when_idle=True,
+                           rest_after=1.0)
+        probe.wait_sim(4.0)  # > rest_after without any command
+        rested = probe.sim_time()
+        for key in ('clock', 'odom', 'scan'):
+            wait_for(lambda key=key: _received_until(probe, key) >= rested - 0.25, 30,
+                     f'the probe to read {key}')
+        with probe.lock:
+            stamps = {k: sorted(secs(m.clock) if k == 'clock' else secs(m.header.stamp)
+                                for m in probe.msgs[k]) for k in ('clock', 'odom', 'scan')}
+        for key, rate in (('clock', 20.0), ('odom', 10.0), ('scan', 5.0)):
+            assert _rate_in(stamps[key], rested - 2.0, rested - 0.25) <= rate + 1.0, key
+        # The first moving command restores the full rates within one rest period.
+        probe.drive(0.2, 0.0, 1.0)
+        probe.cmd.publish(Twist())
+        woke = probe.sim_time()
+        wait_for(lambda: _received_until(probe, 'clock') >= woke, 30, 'the probe to read /clock')
+        with probe.lock:
+            clock = sorted(secs(m.clock) for m in probe.msgs['clock'])
+            odom = sorted(secs(m.header.stamp) for m in probe.msgs['odom'])
+        assert _rate_in(clock, woke - 0.8, woke) >= 80.0
+        assert _rate_in(odom, woke - 0.8, woke) >= 40.0
+        assert sim._rest.wakeups == 1

@@ -37,7 +37,7 @@ from codeact_robot.nodes.parameters import describe
 from codeact_robot.nodes.runner import spin_until_shutdown
 from codeact_robot.sim import SimError, WarehouseSim
 from codeact_robot.sim.camera import RenderError
-from codeact_robot.sim.pacing import CameraThrottle
+from codeact_robot.sim.pacing import CameraThrottle, RestMode
 from codeact_robot.world import WorldError
 from codeact_robot_interfaces.msg import GripperState, GroundTruth
 from codeact_robot_interfaces.srv import SetObstacle
@@ -69,9 +69,21 @@ _PARAMS: dict[str, tuple[Any, str, tuple[float, float] | None]] = {
     'cmd_timeout': (0.5, 'Stop when no /cmd_vel arrived for this long (s, sim time)',
                     (0.05, 10.0)),
     'viewer': (False, 'Open a MuJoCo viewer window (needs a display)', None),
+    'rest_when_idle': (False, 'Slow /clock, /odom, /joint_states and /scan to the rest rates '
+                       'while the robot stands still and nobody commands it (gives CPU to the '
+                       'model); the first moving /cmd_vel restores the full rates', None),
+    'rest_after': (2.0, 'Sim seconds without a moving /cmd_vel before the robot rests',
+                   (0.0, 60.0)),
+    'rest_clock_rate': (20.0, '/clock rate at rest (Hz, sim time)', (10.0, 1000.0)),
+    'rest_odom_rate': (10.0, '/odom and /joint_states rate at rest (Hz, sim time)', (2.0, 1000.0)),
+    'rest_scan_rate': (5.0, '/scan rate at rest (Hz, sim time)', (2.0, 100.0)),
 }
 _RUNTIME = ('real_time_factor', 'odom_rate', 'scan_rate', 'camera_rate', 'clock_rate',
-            'ground_truth_rate', 'cmd_timeout', 'enable_camera', 'publish_clock')
+            'ground_truth_rate', 'cmd_timeout', 'enable_camera', 'publish_clock',
+            'rest_when_idle', 'rest_after', 'rest_clock_rate', 'rest_odom_rate', 'rest_scan_rate')
+# Streams whose rate drops at rest, and the parameters of their full and rest rates.
+_REST_STREAMS = {'clock': ('clock_rate', 'rest_clock_rate'),
+                 'odom': ('odom_rate', 'rest_odom_rate'), 'scan': ('scan_rate', 'rest_scan_rate')}
 CAMERA_REPORT_PERIOD = 10.0  # s of wall time between log lines about skipped camera frames
 
 
@@ -88,6 +100,11 @@ class _Schedule:
     def __init__(self, rate: float, start: float) -> None:
         self.period = 1.0 / rate
         self.next = start
+
+    def set_rate(self, rate: float, t: float) -> None:
+        """Change the rate from sim time ``t`` on (a faster rate takes effect at once)."""
+        self.period = 1.0 / rate
+        self.next = min(self.next, t + self.period)
 
     def due(self, t: float) -> bool:
         """Return True (and schedule the next deadline) when ``t`` reached the deadline."""
@@ -118,6 +135,7 @@ class SimNode(Node):
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._rate_changed = threading.Event()
+        self._rest = RestMode(bool(p['rest_when_idle']), float(p['rest_after']))
         self._render_failed = False
         self._viewer: Any = None
         self._events_seen = 0
@@ -197,6 +215,7 @@ class SimNode(Node):
             cmd, self._pending_cmd = self._pending_cmd, None
         if cmd is not None:
             self._sim.set_cmd_vel(*cmd)
+            self._rest.command(self._sim.time, *cmd)
 
     def _on_gripper_set(self, request: SetBool.Request,
                         response: SetBool.Response) -> SetBool.Response:
@@ -229,10 +248,18 @@ class SimNode(Node):
         return response
 
     # --- physics thread -------------------------------------------------------------------------
+    def _rate(self, stream: str) -> float:
+        full, rest = _REST_STREAMS[stream]
+        p = self._params
+        return min(p[full], p[rest]) if self._rest.resting else p[full]
+
     def _schedules(self) -> dict[str, _Schedule]:
         t, p = self._sim.time, self._params
-        return {'clock': _Schedule(p['clock_rate'], t), 'odom': _Schedule(p['odom_rate'], t),
-                'scan': _Schedule(p['scan_rate'], t), 'camera': _Schedule(p['camera_rate'], t),
+        self._rest.enabled = bool(p['rest_when_idle'])
+        self._rest.after = float(p['rest_after'])
+        return {'clock': _Schedule(self._rate('clock'), t),
+                'odom': _Schedule(self._rate('odom'), t),
+                'scan': _Schedule(self._rate('scan'), t), 'camera': _Schedule(p['camera_rate'], t),
                 'truth': _Schedule(p['ground_truth_rate'], t), 'gripper': _Schedule(2.0, t)}
 
     def _run(self) -> None:
@@ -260,7 +287,13 @@ class SimNode(Node):
                 wall0, sim0 = time.monotonic(), sim.time
             rtf = self._params['real_time_factor']
             with self._lock:
-                self._apply_cmd()
+                resting = self._rest.resting
+                self._apply_cmd()  # a moving command wakes a resting robot
+                odom = sim.odometry()
+                if self._rest.update(sim.time, odom.v, odom.w) != resting:
+                    for stream, schedule in schedules.items():
+                        if stream in _REST_STREAMS:
+                            schedule.set_rate(self._rate(stream), sim.time)
                 target = min(s.next for s in schedules.values())
                 steps = max(1, math.ceil((target - sim.time) / sim.timestep - 1e-6))
                 sim.step(steps)

@@ -9,6 +9,8 @@ at least every ``min_interval`` seconds, so perception keeps working.
 
 from __future__ import annotations
 
+import math
+
 
 class CameraThrottle:
     """Decide, per due camera frame, whether to render it."""
@@ -49,3 +51,41 @@ class CameraThrottle:
         self.cost = took if self.rendered == 0 else 0.8 * self.cost + 0.2 * took
         self.rendered += 1
         self._last = wall_end
+
+
+class RestMode:
+    """Decide when the simulated robot is at rest, so its sensor streams can slow down.
+
+    While the agent's model writes code the robot stands still and nobody commands it; the
+    simulator then publishes odometry, scan and clock at lower rates (still well inside the
+    safety layer's staleness limits) and gives its CPU share back to the model. The first
+    non-zero velocity command wakes it: full rates from the next physics iteration on.
+    """
+
+    def __init__(self, enabled: bool = False, after: float = 2.0, speed: float = 0.01) -> None:
+        """Rest after ``after`` s of sim time without a moving command, below ``speed``."""
+        if after < 0.0:
+            raise ValueError(f'after must be >= 0, got {after}')
+        self.enabled = enabled
+        self.after = after
+        self.speed = speed
+        self._last_motion = -math.inf
+        self.resting = False
+        self.wakeups = 0
+
+    def command(self, t: float, linear: float, angular: float) -> bool:
+        """Take a velocity command applied at sim time ``t``; return True if it woke the robot."""
+        if abs(linear) <= 1e-9 and abs(angular) <= 1e-9:
+            return False
+        self._last_motion = t
+        if self.resting:
+            self.resting = False
+            self.wakeups += 1
+            return True
+        return False
+
+    def update(self, t: float, v: float, w: float) -> bool:
+        """Return whether the robot rests at sim time ``t`` with measured twist (v, w)."""
+        still = abs(v) < self.speed and abs(w) < self.speed
+        self.resting = self.enabled and still and t - self._last_motion >= self.after
+        return self.resting
