@@ -77,8 +77,27 @@ def _report(outcome) -> None:
     verdict = 'DONE' if outcome.success else 'NOT DONE'
     print(f'\n{verdict} after {outcome.turns} turn(s): '
           f'{outcome.summary if outcome.success else outcome.failure_reason}')
+    print(_robot_account(outcome, '  '))
     if outcome.run_dir:
         print(f'  transcript: {outcome.transcript}\n  path plot:  {outcome.plot}')
+
+
+def _robot_account(outcome, indent: str) -> str:
+    """Return what the robot did, in its own words (the model's summary is only its claim)."""
+    if not outcome.actions:
+        return f'{indent}robot: no motion or gripper action'
+    return '\n'.join(f'{indent}robot: {line}' for line in outcome.actions)
+
+
+def demo_summary(outcomes) -> str:
+    """Return the demo's closing table: each command, the model's words, the robot's account."""
+    lines = ['\n=== demo summary ===']
+    for outcome in outcomes:
+        said = outcome.summary if outcome.success else outcome.failure_reason
+        lines.append(f"  {'done    ' if outcome.success else 'not done'}  {outcome.command!r}  "
+                     f'({outcome.turns} turns)  {outcome.run_dir}\n            model: {said}')
+        lines.append(_robot_account(outcome, ' ' * 12))
+    return '\n'.join(lines)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -119,11 +138,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             outcome = session.run(command)
         _report(outcome)
         outcomes.append(outcome)
-    print('\n=== demo summary ===')
-    for outcome in outcomes:
-        said = outcome.summary if outcome.success else outcome.failure_reason
-        print(f"  {'done    ' if outcome.success else 'not done'}  {outcome.command!r}  "
-              f'({outcome.turns} turns)  {outcome.run_dir}\n            {said}')
+    print(demo_summary(outcomes))
     # The demo's job is to show the pipeline end to end; a small model may fail a task, which the
     # summary says. Infrastructure errors raise and fail the command.
     return 0

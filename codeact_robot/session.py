@@ -58,6 +58,8 @@ class EpisodeOutcome:
     run_dir: Path | None
     transcript: Path | None
     plot: Path | None
+    #: What the robot did, in its own words (one line per motion or gripper call).
+    actions: list[str] = field(default_factory=list)
 
 
 class PathRecorder:
@@ -200,7 +202,8 @@ class RobotSession:
                              blocked_aisles=self._blocked_aisles())
         return EpisodeOutcome(command=command, success=result.success, summary=result.summary,
                               failure_reason=result.failure_reason, turns=result.turns,
-                              run_dir=run_dir, transcript=transcript, plot=plot)
+                              run_dir=run_dir, transcript=transcript, plot=plot,
+                              actions=list(result.actions))
 
     def _blocked_aisles(self) -> list[str]:
         """Return the aisles the robot remembers as blocked (empty when it cannot say)."""

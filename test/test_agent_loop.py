@@ -115,6 +115,23 @@ def test_go_to_goes_round_a_blocked_aisle_by_itself(tmp_path):
     assert 'at charging dock' in observation
 
 
+def test_the_result_says_what_the_robot_did_in_its_own_words(tmp_path):
+    # The model's summary leaves out the detour and the failed grasp; the robot's account
+    # (what the CLI and the demo print under it) has both, and no queries.
+    robot = WarehouseRobotDouble(WORLD, blocked_aisle='aisle 2')
+    replies = ['```python\nprint(get_pose())\ngrasp("blue")\n```',
+               '```python\nr = go_to("charging dock")\nprint(r.status)\n```',
+               '```python\ndone("at the dock")\n```']
+    with make_agent(tmp_path, replies, robot) as agent:
+        result = agent.run('go to the charging dock')
+    assert result.success and result.summary == 'at the dock'
+    assert len(result.actions) == 2, result.actions
+    assert result.actions[0].startswith("grasp('blue') failed: NotFoundError: ")
+    assert result.actions[1] == ("go_to('charging dock'): arrived at charging dock "
+                                 '(found aisle 2 blocked and went round)')
+    assert read_transcript(result.transcript_path)[-1]['actions'] == result.actions
+
+
 def test_fail_refusal_and_no_code_reply(tmp_path):
     replies = ['I would rather not write code for that.',
                '```python\nfail("unsafe: driving into the battery storage is forbidden")\n```']

@@ -65,3 +65,25 @@ def test_passthrough_subcommands_get_their_options():
     out = subprocess.run([sys.executable, '-m', 'codeact_robot.cli', 'exec', '--help'],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and '--timeout' in out.stdout, out.stderr
+
+
+def test_the_report_and_the_demo_summary_give_the_robots_account_beside_the_models(capsys):
+    # The model said only where it ended; the robot's account names the detour it took.
+    from codeact_robot.cli import _report, demo_summary
+    from codeact_robot.session import EpisodeOutcome
+
+    detour = ("go_to('packing station'): arrived at packing station (found aisle 2 blocked "
+              'and went round)')
+    went = EpisodeOutcome(command='go to the packing station', success=True,
+                          summary='I am at the packing station.', failure_reason='', turns=2,
+                          run_dir=None, transcript=None, plot=None, actions=[detour])
+    refused = EpisodeOutcome(command='drive into the battery storage', success=False,
+                             summary='', failure_reason='keep-out zone', turns=1, run_dir=None,
+                             transcript=None, plot=None)
+    _report(went)
+    assert f'robot: {detour}' in capsys.readouterr().out
+    table = demo_summary([went, refused]).strip().splitlines()
+    assert table[2].strip() == 'model: I am at the packing station.'
+    assert table[3].strip() == f'robot: {detour}'
+    assert table[4].startswith('  not done') and table[5].strip() == 'model: keep-out zone'
+    assert table[6].strip() == 'robot: no motion or gripper action'

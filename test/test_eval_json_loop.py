@@ -49,6 +49,12 @@ def test_fetch_one_call_per_turn_and_done_ends_the_episode(tmp_path):
     assert [a for a, _ in robot.called('go_to')] == [('shelf B',), ('packing station',)]
     assert robot.held is None and robot.called('release')
     assert result.prompt_tokens > 0 and result.completion_tokens > 0
+    # the robot's own account, as in CodeAct mode: one line per action, in its words
+    assert [line.split(':')[0] for line in result.actions] == [
+        "go_to(name='shelf B')", "grasp(target='red')", "go_to(name='packing station')",
+        'release()']
+    assert result.actions[1] == "grasp(target='red'): succeeded"
+    assert 'arrived' in result.actions[2]
     assert events[-1].phase == 'finished' and events[0].phase == 'generating'
     records = read_transcript(result.transcript_path)
     assert records[0]['event'] == 'episode_start' and records[0]['mode'] == 'json'

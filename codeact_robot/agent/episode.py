@@ -13,7 +13,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,8 @@ class EpisodeResult:
     error: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: What the robot did, in its own words: one line per motion or gripper call.
+    actions: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
@@ -141,6 +143,8 @@ class Episode:
     completion_tokens: int = 0
     #: Index of the task message: before it, the system prompt and the worked examples.
     first: int = 1
+    #: One line per robot action, in the robot's words (``agent.actions.action_line``).
+    actions: list[str] = field(default_factory=list)
 
 
 class EpisodeAgent(ABC):
@@ -280,6 +284,7 @@ class EpisodeAgent(ABC):
         result.seconds = time.monotonic() - episode.start
         result.prompt_tokens = episode.prompt_tokens
         result.completion_tokens = episode.completion_tokens
+        result.actions = list(episode.actions)
         transcript.write('episode_end', **result.to_dict())
         transcript.close()
         self._emit(AgentEvent(turn, 'finished', observation=result.summary

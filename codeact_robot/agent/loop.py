@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from codeact_robot.agent.actions import action_line
 from codeact_robot.agent.episode import (
     PHASES,
     STOP_SEQUENCES,
@@ -252,6 +253,9 @@ class CodeActAgent(EpisodeAgent):
             extracted.code, timeout=min(cfg.turn_timeout, max(1.0, remaining -
                                                               completion.seconds)))
         exec_seconds = time.monotonic() - exec_start
+        episode.actions.extend(line for call in exec_result.api_calls if (line := action_line(
+            call.name, call.args, call.kwargs, call.ok, call.message, call.error_type,
+            call.error_message)))
         # Only code that ran to its end or to an error in it is refused when sent again: after
         # a timeout or a crash, or once the world changed, the same code may well work.
         ran = getattr(exec_result.status, 'value', exec_result.status) in ('ok', 'error')

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from codeact_robot.agent.actions import action_line
 from codeact_robot.agent.episode import (
     AgentConfig,
     AgentEvent,
@@ -46,7 +47,7 @@ from codeact_robot.agent.prompt import (
 from codeact_robot.api import errors as api_errors
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.api.types import Place
-from codeact_robot.executor.wire import Signature
+from codeact_robot.executor.wire import Signature, result_message
 from codeact_robot.llm.base import LlmBackend
 
 PROMPT_FILE = 'json_tools.yaml'
@@ -297,6 +298,10 @@ class JsonToolAgent(EpisodeAgent):
             self._emit(AgentEvent(turn, 'observed', code=code, pose=self._pose()))
             return self._outcome_result(call.tool, text, turn, transcript)
         result = self._call(call, min(cfg.turn_timeout, max(1.0, remaining - completion.seconds)))
+        line = action_line(call.tool, call.args, {}, result.ok, result_message(result.value),
+                           result.error_type, result.error_message)
+        if line:
+            episode.actions.append(line)
         pose = self._pose()
         body = result.to_observation()
         if call.extra_calls:

@@ -61,6 +61,7 @@ from codeact_robot.executor.wire import (
     Signature,
     decode_arg,
     encode_result,
+    result_message,
     send_frame,
     summarize,
 )
@@ -608,6 +609,7 @@ class Executor:
             return self._abort(st, ExecStatus.CRASHED, 'InfrastructureError',
                                f'{name}() returned an unsendable result: {exc}')
         st.result.api_calls.append(ApiCall(**record, ok=True, result_summary=summarize(value),
+                                           message=clip(result_message(value)),
                                            duration=time.monotonic() - began))
         try:
             st.child.send({'t': 'ret', 'id': call_id, 'ok': True, 'value': encoded})

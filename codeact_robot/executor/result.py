@@ -68,6 +68,7 @@ class ApiCall:
     kwargs: dict[str, Any]
     ok: bool
     result_summary: str = ''
+    message: str = ''  # the result's own words (MoveResult.message, fetch's report)
     error_type: str | None = None
     error_message: str | None = None
     duration: float = 0.0

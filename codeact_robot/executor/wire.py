@@ -201,6 +201,18 @@ def summarize(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
+def result_message(value: Any) -> str:
+    """Return the robot's own words for a call's result ('' when the result has none)."""
+    if isinstance(value, str):
+        return value
+    message = getattr(value, 'message', None)
+    if isinstance(message, str):
+        return message
+    if isinstance(value, bool):
+        return 'succeeded' if value else 'did not succeed'
+    return ''
+
+
 # -------------------------------------------------------------------------- validation
 
 _NONE = type(None)
