@@ -412,7 +412,7 @@ class SkillsNode(Node):
         The camera topics are subscribed only while perception is in use (a simulator renders
         only for subscribers), so the first call after a pause waits for the stream to start.
         """
-        asked = self._now()
+        asked = self._safe_clock.now()  # frames' freshness is on the jump-safe clock too
         self._camera_on()
         wall_deadline = time.monotonic() + timeout
         while True:
