@@ -39,7 +39,7 @@ class RobotStack:
         """Stop the robot (zero velocity), then shut the nodes down."""
         try:
             if self.skills is not None:
-                self.skills.request_stop('the robot stack is shutting down', 'bringup')
+                self.skills.controller.request_stop('the robot stack is shutting down', 'bringup')
             else:
                 self.api.emergency_stop('the robot stack is shutting down')
             time.sleep(0.2)  # let the zero command reach the base before the nodes go
@@ -60,8 +60,8 @@ def _wait_ready(stack: RobotStack, timeout: float) -> None:
     skills = stack.skills
     try:
         if skills is not None:
-            wait_for(lambda: skills._odom_stamp is not None, timeout, 'odometry (/odom)')
-            wait_for(lambda: skills._scan_stamp is not None,
+            wait_for(lambda: skills.controller.odom_stamp is not None, timeout, 'odometry (/odom)')
+            wait_for(lambda: skills.controller.scan_stamp is not None,
                      max(0.1, deadline - time.monotonic()), 'the lidar (/scan)')
     except WaitTimeoutError as e:
         raise RobotNotReadyError(f'the robot is not ready: {e}') from e

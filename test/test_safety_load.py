@@ -180,7 +180,7 @@ def test_drive_under_cpu_load_without_false_stops_and_dropouts_still_stop():
     try:
         rec = Recorder(stack)
         api = stack.api
-        limits = stack.skills._limits
+        limits = stack.skills.controller.limits
         with cpu_hogs(), interpreter_load():
             began = time.monotonic()
             legs = []
@@ -192,7 +192,7 @@ def test_drive_under_cpu_load_without_false_stops_and_dropouts_still_stop():
                 if len(legs) % 2 == 0:
                     api.perceive()  # the camera renders for ~10 s after each call
             false_stops = [(e.kind, e.reason) for e in rec.events if e.kind in STALL_KINDS]
-            holds = dict(stack.skills._holds)
+            holds = dict(stack.skills.controller.holds)
             skipped = stack.sim.camera_throttle.skipped
             print(f'{len(legs)} legs in {time.monotonic() - began:.0f} s under load; holds '
                   f'{holds}; camera frames skipped {skipped}; events {rec.kinds()}')
@@ -209,6 +209,6 @@ def test_drive_under_cpu_load_without_false_stops_and_dropouts_still_stop():
             # A backward /clock jump during the dropout does not delay the stop: it comes
             # before the odometry returns, or it would not come at all.
             _dropout(stack, rec, 'odom_rate', 50.0, STALE_ODOM, jump_clock=30.0)
-            assert stack.skills._safe_clock.backward_jumps >= 1
+            assert stack.skills.controller.safe_clock.backward_jumps >= 1
     finally:
         stack.close()

@@ -351,18 +351,18 @@ def _stall_control_loop_once(skills, seconds: float) -> dict:
 
     The watchdog judges the loop on the data clock (sim time here): a stall measured in wall
     time would be shorter in sim time whenever load slows the simulator down."""
-    original = skills._control_step
+    original = skills.controller.control_step
     seen: dict = {}
 
     def slow_step() -> None:
-        skills._control_step = original
-        clock = skills._safe_clock
+        skills.controller.control_step = original
+        clock = skills.controller.safe_clock
         end, deadline = clock.now() + seconds, time.monotonic() + 20.0 * seconds
         while clock.now() < end and time.monotonic() < deadline:
             time.sleep(0.01)
-        seen['holds'] = dict(skills._holds)
+        seen['holds'] = dict(skills.controller.holds)
         original()
-    skills._control_step = slow_step
+    skills.controller.control_step = slow_step
     return seen
 
 
@@ -375,7 +375,7 @@ def test_a_late_control_loop_holds_the_robot_and_only_a_stuck_one_stops_it(stack
     thread, box = _in_background(api.move, 1.0)
     wait_for(lambda: any(abs(v) > 0.05 for _, v, _w in obs.cmds_since(time.monotonic() - 0.2)),
              30.0, 'the robot moving')
-    holds = skills._holds.get('command_timeout', 0)
+    holds = skills.controller.holds.get('command_timeout', 0)
     t0 = time.monotonic()
     stalled = _stall_control_loop_once(skills, 1.0)
     wait_for(lambda: 'holds' in stalled, 30.0, 'the stalled cycle to end')
@@ -407,7 +407,7 @@ def _starve(skills, sub, seconds: float) -> None:
     The executor leaves an entity marked as having work in flight out of its wait set, so the
     messages wait in the middleware. The mark is set again every 10 ms, as a handler already
     in flight clears it once."""
-    clock = skills._safe_clock
+    clock = skills.controller.safe_clock
     end, deadline = clock.now() + seconds, time.monotonic() + 20.0 * seconds
     try:
         while clock.now() < end and time.monotonic() < deadline:
@@ -421,7 +421,7 @@ def test_a_starved_sensor_callback_is_no_stale_sensor_but_a_silent_sensor_is(sta
     api, skills = stack.api, stack.skills
     n_events = len(obs.events)
     assert api.move_to(2.5, 4.0, theta=0.0).arrived
-    limits = skills._limits
+    limits = skills.controller.limits
     caught_up = skills.caught_up['scan']
     # The executor does not read /scan for longer than the stop limit (0.8 s) while the lidar
     # keeps publishing: the control loop reads the waiting scan itself and drives on.

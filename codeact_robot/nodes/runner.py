@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import rclpy
 from rclpy._rclpy_pybind11 import InvalidHandle
@@ -134,3 +134,16 @@ def spin_until_shutdown(make_node: Callable[[], Node], num_threads: int) -> None
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def take_waiting(sub: Any) -> Any | None:
+    """Take the message waiting at a subscription, or None; as the executor takes it.
+
+    Safe beside the executor: whichever takes a message first gets it, the other gets None.
+    """
+    try:
+        with sub.handle:
+            taken = sub.handle.take_message(sub.msg_type, sub.raw)
+    except InvalidHandle:
+        return None  # the node is being destroyed
+    return None if taken is None else taken[0]

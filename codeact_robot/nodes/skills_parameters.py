@@ -1,0 +1,78 @@
+"""The skills node's parameters: names, defaults, descriptions and ranges in one table.
+
+Safety limits come from ``safety.limits.LIMIT_SPECS``; config/sim.yaml and config/hardware.yaml
+set them per robot. ``ros2 param describe /skills_node <name>`` shows each description.
+"""
+
+from __future__ import annotations
+
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from codeact_robot.nodes.parameters import describe
+from codeact_robot.safety.limits import LIMIT_SPECS, SafetyLimits
+
+# Parameters that are the controller's MotionSettings, by the same name.
+MOTION_SETTINGS = ('default_speed', 'contact_speed', 'goal_tolerance', 'yaw_tolerance',
+                   'block_lookahead', 'scan_overlay_lifetime', 'blocked_memory',
+                   'move_timeout_margin')
+
+
+def array_parameter(node: Node, name: str) -> list[float]:
+    """Return a double-array parameter, or [] when it was not given."""
+    try:
+        return list(node.get_parameter(name).value or [])
+    except ParameterUninitializedException:
+        return []  # not given: the world description provides it
+
+
+def declare_skills_parameters(node: Node) -> None:
+    """Declare every skills node parameter on ``node`` (with its range where it has one)."""
+    def declare(name: str, default: object, description: str,
+                low: float | None = None, high: float | None = None) -> None:
+        bounds = None if low is None or high is None else (low, high)
+        node.declare_parameter(name, default, describe(description, default, bounds))
+
+    declare('world', 'warehouse', 'World description (name in sim/worlds or a path).')
+    declare('initial_pose', Parameter.Type.DOUBLE_ARRAY,
+            'Map pose [x, y, theta] where odom (0, 0, 0) is; empty = the world start pose.')
+    declare('lidar_mount', Parameter.Type.DOUBLE_ARRAY,
+            'Lidar pose in base_link [x, y, yaw]; empty = from the world description.')
+    for name, topic, what in (
+            ('cmd_vel_topic', '/cmd_vel', 'Velocity command output (Twist).'),
+            ('odom_topic', '/odom', 'Odometry input (nav_msgs/Odometry).'),
+            ('scan_topic', '/scan', 'Lidar input (sensor_msgs/LaserScan).'),
+            ('image_topic', '/camera/image_raw', 'Camera image (rgb8 or bgr8).'),
+            ('depth_topic', '/camera/depth/image_raw', 'Depth image (32FC1, metres).'),
+            ('camera_info_topic', '/camera/camera_info', 'Camera intrinsics.'),
+            ('gripper_set_service', '/gripper/set', 'Suction on/off (std_srvs/SetBool).'),
+            ('gripper_state_topic', '/gripper/state', 'Suction state (GripperState).'),
+            ('estop_topic', '/estop', 'E-stop input (std_msgs/Bool, latches on true).')):
+        declare(name, topic, what)
+    for name, spec in LIMIT_SPECS.items():
+        declare(name, getattr(SafetyLimits(), name), spec.description, spec.low, spec.high)
+    declare('scan_matching', True, 'Correct odometry drift by aligning each lidar sweep with '
+            'the static map (map pose = correction * initial_pose * odom).')
+    declare('control_rate', 20.0, 'Control loop rate (Hz).', 5.0, 100.0)
+    declare('camera_sync_tolerance', 0.005, 'Largest stamp difference (s) of a colour and a '
+            'depth image taken as one capture (0 = identical stamps).', 0.0, 0.1)
+    declare('default_speed', 0.35, 'Cruise speed when a goal gives none (m/s).', 0.05, 2.0)
+    declare('contact_speed', 0.1, 'Largest speed of grasp contact approaches (m/s).',
+            0.01, 0.3)
+    declare('goal_tolerance', 0.05, 'Distance at which a goal position is reached (m).',
+            0.02, 0.5)
+    declare('yaw_tolerance', 0.05, 'Heading error at which a goal heading is reached (rad).',
+            0.01, 0.5)
+    declare('plan_resolution', 0.05, 'Planner grid cell size (m).', 0.02, 0.5)
+    declare('planner_margin', 0.1, 'Clearance added to the robot radius when planning (m).',
+            0.0, 1.0)
+    declare('geofence_margin', 0.25, 'How far the robot centre stays inside the world bounds '
+            'and outside keep-out zones (m).', 0.0, 2.0)
+    declare('block_lookahead', 1.2, 'Route length checked for lidar obstacles (m).', 0.3, 5.0)
+    declare('scan_overlay_lifetime', 3.0, 'How long lidar obstacles stay in the planning map '
+            '(s).', 0.0, 60.0)
+    declare('blocked_memory', 120.0, 'How long an aisle found blocked is avoided (s).',
+            0.0, 3600.0)
+    declare('move_timeout_margin', 20.0, 'Time allowed beyond the route length at cruise '
+            'speed (s).', 1.0, 600.0)
