@@ -76,6 +76,28 @@ def _resolve(future, what):
     return future.result()
 
 
+def test_one_outcome_vocabulary_from_controller_to_actions_to_api():
+    # The controller's statuses, the MoveTo/Drive/PlanRoute result codes and the API's
+    # MoveResult.status are one table (api.types.MOTION_STATUS_CODES); grasp codes likewise.
+    from codeact_robot.api.types import MOTION_STATUS_CODES
+    from codeact_robot.skills import motion
+    from codeact_robot.skills.grasp import GraspStatus
+    from codeact_robot_interfaces.srv import PlanRoute
+
+    statuses = {getattr(motion, n) for n in ('ARRIVED', 'BLOCKED', 'TIMED_OUT', 'SAFETY_STOP',
+                                              'CANCELED', 'INVALID', 'NO_PATH', 'REFUSED',
+                                              'ESTOP')}
+    assert statuses == set(MOTION_STATUS_CODES)
+    for status, code in MOTION_STATUS_CODES.items():
+        name = 'DONE' if (status == 'arrived') else status.upper()
+        assert getattr(MoveTo.Result, status.upper()) == code
+        assert getattr(Drive.Result, name) == code
+    for name in ('INVALID', 'NO_PATH', 'REFUSED'):
+        assert getattr(PlanRoute.Response, name) == MOTION_STATUS_CODES[name.lower()]
+    assert {s.name: s.value for s in GraspStatus} == {
+        n: getattr(Grasp.Result, n) for n in GraspStatus.__members__}
+
+
 def test_goal_feedback_result(action_pair):
     feedback = []
     goal = _resolve(action_pair.send_goal_async(

@@ -24,10 +24,11 @@ from codeact_robot.safety.limits import SafetyLimits
 from codeact_robot.skills import motion
 from codeact_robot.skills.controller import (
     ESTOP_LATCHED,
-    REFUSED,
+    PLANNED,
     MotionSettings,
     SkillsController,
 )
+from codeact_robot.skills.grasp import GraspStatus
 from codeact_robot.skills.navigator import Navigator
 from codeact_robot.world import load_world
 
@@ -189,10 +190,12 @@ def test_goals_in_or_through_a_keep_out_zone_are_refused_with_a_geofence_event()
     b = Bench()
     zone = WORLD.keep_out[0].rect
     out = b.ctl.move_to((zone.xmin + zone.xmax) / 2, (zone.ymin + zone.ymax) / 2, None, 0.0, [])
-    assert out.status == motion.SAFETY_STOP and out.message.startswith(REFUSED), out
+    assert out.status == motion.REFUSED and 'keep-out' in out.message, out
     assert b.ports.kinds() == ['geofence'] and b.ports.cmds == []
-    plan, message, _ = b.ctl.plan_route(50.0, 4.0, [])
-    assert not plan.ok and 'outside the map' in message
+    status, message, plan, _ = b.ctl.plan_route(50.0, 4.0, [])
+    assert (status, plan) == (motion.NO_PATH, None) and 'outside the map' in message
+    status, message, plan, _ = b.ctl.plan_route(3.0, 4.0, ['aisle 9'])
+    assert (status, plan) == (motion.INVALID, None) and 'aisle 9' in message
 
 
 def test_the_e_stop_ends_a_motion_latches_and_only_a_reset_releases_it():
@@ -203,12 +206,13 @@ def test_the_e_stop_ends_a_motion_latches_and_only_a_reset_releases_it():
             bench.ctl.press_estop('operator')
 
     out = b.run(lambda: b.ctl.drive(2.0, 0.0, 0.0), during=press)
-    assert out.status == motion.SAFETY_STOP and out.message.startswith('e-stop: '), out
+    assert out.status == motion.ESTOP and 'latched until a person resets it' in out.message
     assert b.ports.cmds[-1] == (0.0, 0.0) and 'estop' in b.ports.kinds()
     again = b.ctl.drive(0.5, 0.0, 0.0)
-    assert (again.status, again.message) == (motion.SAFETY_STOP, ESTOP_LATCHED)
+    assert (again.status, again.message) == (motion.ESTOP, ESTOP_LATCHED)
     grasp = b.ctl.grasp('red')
-    assert grasp.message == ESTOP_LATCHED and not b.ports.suction
+    assert (grasp.status, grasp.message) == (GraspStatus.ESTOP, ESTOP_LATCHED)
+    assert not b.ports.suction
     assert b.ctl.reset_estop('operator') and not b.ctl.reset_estop('operator')
     assert b.run(lambda: b.ctl.drive(0.5, 0.0, 0.0)).status == motion.ARRIVED
 
@@ -333,8 +337,8 @@ def test_carrying_a_box_enlarges_the_body_the_safety_layer_and_planner_use():
     assert carried.front > free.front + 0.1
     # The carry planner keeps the longer body off the shelves: the route still exists.
     east = WORLD.places['aisle 2 east']
-    plan, message, _ = b.ctl.plan_route(east.x, east.y, [])
-    assert plan is not None and plan.ok, message
+    status, message, plan, _ = b.ctl.plan_route(east.x, east.y, [])
+    assert status == PLANNED and plan.ok, message
 
 
 def test_a_backward_clock_jump_does_not_make_old_odometry_fresh():

@@ -32,7 +32,14 @@ from codeact_robot.api.errors import (
     SafetyStopError,
 )
 from codeact_robot.api.robot_api import RobotApi
-from codeact_robot.api.types import Detection, MoveResult, Place, Pose, Route
+from codeact_robot.api.types import (
+    MOTION_STATUS_OF_CODE,
+    Detection,
+    MoveResult,
+    Place,
+    Pose,
+    Route,
+)
 from codeact_robot.nodes.action_client import ActionClient
 from codeact_robot.safety.validation import (
     check_names,
@@ -47,15 +54,6 @@ from codeact_robot_interfaces.srv import Perceive, PlanRoute
 
 _LOG = logging.getLogger(__name__)
 
-_MOVE_STATUS = {MoveTo.Result.ARRIVED: 'arrived', MoveTo.Result.BLOCKED: 'blocked',
-                MoveTo.Result.TIMED_OUT: 'timed_out', MoveTo.Result.SAFETY_STOP: 'safety_stop',
-                MoveTo.Result.CANCELED: 'canceled', MoveTo.Result.NO_PATH: 'no_path'}
-_DRIVE_STATUS = {Drive.Result.DONE: 'arrived', Drive.Result.BLOCKED: 'blocked',
-                 Drive.Result.TIMED_OUT: 'timed_out', Drive.Result.SAFETY_STOP: 'safety_stop',
-                 Drive.Result.CANCELED: 'canceled'}
-# Prefixes of skills-node messages (codeact_robot.nodes.skills_node.REFUSED / ESTOP_PREFIX).
-_REFUSED = 'refused: '
-_ESTOP = 'e-stop: '
 # Generous bounds for argument pre-checks; the skills node applies the configured limits.
 _COORD = 1e4
 
@@ -183,15 +181,17 @@ class RosRobotApi(RobotApi):
         return response.result
 
     @staticmethod
-    def _safety_error(message: str) -> RobotApiError:
-        if message.startswith(_ESTOP):
-            return EStopActiveError(message[len(_ESTOP):])
-        if message.startswith(_REFUSED):
-            reason = message[len(_REFUSED):]
-            return SafetyStopError(f'the safety layer refused the motion: {reason}'
-                                   '; choose a goal inside the warehouse and away from keep-out '
-                                   'zones')
-        return SafetyStopError(message)
+    def _motion_status(code: int, message: str) -> str:
+        """Return a MoveTo/Drive result code's status; raise for those that are errors."""
+        status = MOTION_STATUS_OF_CODE.get(code, 'safety_stop')
+        if status == 'invalid':
+            raise InvalidArgumentError(message)
+        if status == 'estop':
+            raise EStopActiveError(message)
+        if status == 'refused':
+            raise SafetyStopError(f'the safety layer refused the motion: {message}; choose a '
+                                  'goal inside the warehouse and away from keep-out zones')
+        return status
 
     def _zones(self) -> list[str]:
         return [a.name for a in self.world.aisles] + [z.name for z in self.world.keep_out]
@@ -238,14 +238,10 @@ class RosRobotApi(RobotApi):
             speed=check_optional_number('speed', speed, 0.01, 10.0) or 0.0,
             avoid=check_names('avoid', avoid, self._zones()))
         res = self._run_goal(self._move, goal, 'move_to')
-        if res.status == MoveTo.Result.INVALID:
-            raise InvalidArgumentError(res.message)
-        if res.status == MoveTo.Result.SAFETY_STOP and res.message.startswith((_ESTOP,
-                                                                               _REFUSED)):
-            raise self._safety_error(res.message)
-        blocked = res.status == MoveTo.Result.BLOCKED
+        status = self._motion_status(res.status, res.message)
+        blocked = status == 'blocked'
         return self._move_result(
-            _MOVE_STATUS.get(res.status, 'safety_stop'), res.message, res.final_pose,
+            status, res.message, res.final_pose,
             (res.blocked_at.x, res.blocked_at.y) if blocked else None,
             (res.blocked_aisle or None) if blocked else None,
             res.obstacle_distance if blocked else None)
@@ -261,15 +257,11 @@ class RosRobotApi(RobotApi):
     def _drive_goal(self, distance: float, angle: float, speed: float | None) -> MoveResult:
         goal = Drive.Goal(distance=distance, angle=angle, speed=speed or 0.0)
         res = self._run_goal(self._drive, goal, 'move' if distance else 'turn')
-        if res.status == Drive.Result.INVALID:
-            raise InvalidArgumentError(res.message)
-        if res.status == Drive.Result.SAFETY_STOP and res.message.startswith((_ESTOP,
-                                                                              _REFUSED)):
-            raise self._safety_error(res.message)
-        blocked = res.status == Drive.Result.BLOCKED
+        status = self._motion_status(res.status, res.message)
+        blocked = status == 'blocked'
         pose = res.final_pose
         return self._move_result(
-            _DRIVE_STATUS.get(res.status, 'safety_stop'), res.message, pose,
+            status, res.message, pose,
             (pose.x, pose.y) if blocked else None,
             self.world.aisle_at(pose.x, pose.y) if blocked else None,
             res.obstacle_distance if blocked else None)
@@ -330,9 +322,12 @@ class RosRobotApi(RobotApi):
                                 y=check_number('y', y, -_COORD, _COORD),
                                 avoid=check_names('avoid', avoid, self._zones()))
         res = self._call(self._plan, req, 'plan_route')
-        if not res.success and res.message.startswith('invalid argument: '):
-            raise InvalidArgumentError(res.message[len('invalid argument: '):])
-        return Route(ok=bool(res.success), message=res.message, length=float(res.length),
+        if res.status == PlanRoute.Response.INVALID:
+            raise InvalidArgumentError(res.message)
+        message = res.message
+        if res.status == PlanRoute.Response.REFUSED:
+            message = f'the safety layer refused the route: {message}'
+        return Route(ok=bool(res.success), message=message, length=float(res.length),
                      waypoints=[(p.x, p.y) for p in res.waypoints], aisles=list(res.aisles),
                      blocked_aisles=list(res.blocked_aisles))
 
@@ -379,8 +374,10 @@ class RosRobotApi(RobotApi):
             raise NotFoundError(res.message)
         if res.status == Grasp.Result.INVALID:
             raise InvalidArgumentError(res.message)
+        if res.status == Grasp.Result.ESTOP:
+            raise EStopActiveError(res.message)
         if res.status == Grasp.Result.SAFETY_STOP:
-            raise self._safety_error(res.message)
+            raise SafetyStopError(res.message)
         if res.status == Grasp.Result.CANCELED:
             raise RobotApiError(f'grasp canceled: {res.message}')
         raise GraspError(res.message)

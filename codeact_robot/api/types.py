@@ -64,6 +64,14 @@ class Place(_ShortRepr):
     description: str = ''
 
 
+#: How a motion ends, in one vocabulary: ``MoveResult.status`` (what the model reads), the
+#: skills controller's outcomes, and (by code) the MoveTo and Drive action results. 'invalid',
+#: 'refused' and 'estop' reach the model as exceptions, not as a MoveResult.
+MOTION_STATUS_CODES = {'arrived': 0, 'blocked': 1, 'timed_out': 2, 'safety_stop': 3,
+                       'canceled': 4, 'invalid': 5, 'no_path': 6, 'refused': 7, 'estop': 8}
+MOTION_STATUS_OF_CODE = {code: status for status, code in MOTION_STATUS_CODES.items()}
+
+
 @dataclass(frozen=True, repr=False)
 class MoveResult(_ShortRepr):
     """Outcome of a motion: arrived, blocked, timed_out, safety_stop, canceled or no_path."""

@@ -32,7 +32,7 @@ from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Bool, String
 from std_srvs.srv import SetBool, Trigger
 
-from codeact_robot.api.types import Pose
+from codeact_robot.api.types import MOTION_STATUS_CODES, Pose
 from codeact_robot.nav.geometry import Pose2, yaw_from_quaternion
 from codeact_robot.nodes.camera_input import CameraInput, stamp_seconds
 from codeact_robot.nodes.runner import spin_until_shutdown, take_waiting
@@ -57,16 +57,6 @@ from codeact_robot_interfaces.msg import Detection as DetectionMsg
 from codeact_robot_interfaces.msg import GripperState, SafetyEvent
 from codeact_robot_interfaces.srv import Perceive, PlanRoute
 
-_MOVE_STATUS = {motion.ARRIVED: MoveTo.Result.ARRIVED, motion.BLOCKED: MoveTo.Result.BLOCKED,
-                motion.TIMED_OUT: MoveTo.Result.TIMED_OUT,
-                motion.SAFETY_STOP: MoveTo.Result.SAFETY_STOP,
-                motion.CANCELED: MoveTo.Result.CANCELED, motion.INVALID: MoveTo.Result.INVALID,
-                motion.NO_PATH: MoveTo.Result.NO_PATH}
-_DRIVE_STATUS = {motion.ARRIVED: Drive.Result.DONE, motion.BLOCKED: Drive.Result.BLOCKED,
-                 motion.TIMED_OUT: Drive.Result.TIMED_OUT,
-                 motion.SAFETY_STOP: Drive.Result.SAFETY_STOP,
-                 motion.CANCELED: Drive.Result.CANCELED, motion.INVALID: Drive.Result.INVALID,
-                 motion.NO_PATH: Drive.Result.INVALID}
 _DIAGNOSTIC_LEVEL = {'ok': DiagnosticStatus.OK, 'warn': DiagnosticStatus.WARN,
                      'error': DiagnosticStatus.ERROR}
 
@@ -304,12 +294,13 @@ class SkillsNode(Node):
 
     def _srv_plan_route(self, request: PlanRoute.Request, response: PlanRoute.Response
                         ) -> PlanRoute.Response:
-        plan, message, blocked = self.controller.plan_route(request.x, request.y,
-                                                            list(request.avoid))
+        status, message, plan, blocked = self.controller.plan_route(request.x, request.y,
+                                                                    list(request.avoid))
+        response.status = 0 if plan is not None else MOTION_STATUS_CODES[status]
         response.blocked_aisles = blocked
         response.message = message
-        response.success = plan is not None and plan.ok
-        if response.success:
+        response.success = plan is not None
+        if plan is not None:
             response.length = float(plan.length)
             response.waypoints = [PointMsg(x=float(px), y=float(py)) for px, py in plan.waypoints]
             response.aisles = self.nav.route_aisles(plan.waypoints)
@@ -326,7 +317,8 @@ class SkillsNode(Node):
         outcome = self.controller.run_goal('move_to', lambda: self.controller.move_to(
             goal.x, goal.y, goal.theta if goal.use_theta else None, goal.speed, list(goal.avoid),
             lambda: goal_handle.is_cancel_requested, feedback), self._busy)
-        result = MoveTo.Result(status=_MOVE_STATUS[outcome.status], message=outcome.message,
+        result = MoveTo.Result(status=MOTION_STATUS_CODES[outcome.status],
+                               message=outcome.message,
                                final_pose=_pose2d(self.nav.map_pose()),
                                blocked_aisle=outcome.blocked_aisle or '',
                                obstacle_distance=float(outcome.obstacle_distance or 0.0))
@@ -349,7 +341,8 @@ class SkillsNode(Node):
         outcome = self.controller.run_goal('drive', lambda: self.controller.drive(
             goal.distance, goal.angle, goal.speed, should_cancel=lambda:
             goal_handle.is_cancel_requested, feedback=feedback), self._busy)
-        result = Drive.Result(status=_DRIVE_STATUS[outcome.status], message=outcome.message,
+        result = Drive.Result(status=MOTION_STATUS_CODES[outcome.status],
+                              message=outcome.message,
                               final_pose=_pose2d(self.nav.map_pose()),
                               obstacle_distance=float(outcome.obstacle_distance or 0.0))
         self._end_goal(goal_handle, outcome.status == motion.CANCELED,

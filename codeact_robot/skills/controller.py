@@ -44,13 +44,11 @@ from codeact_robot.skills.perceive import PerceptionSkill, RgbdFrame
 
 # Clearance kept beyond a goal's stopping point during the final approach (m).
 FINAL_MARGIN = 0.05
+PLANNED = 'planned'  # plan_route's status for a route that exists and may be driven
 # Cycles of zero velocity published after a motion ends (the base sees the stop for sure).
 ZERO_CYCLES = 10
 
-# Message prefixes the API facade maps to exception types (see api/ros_robot_api.py).
-REFUSED = 'refused: '
-ESTOP_PREFIX = 'e-stop: '
-ESTOP_LATCHED = ESTOP_PREFIX + 'the e-stop is latched; a person must reset it. Do not retry.'
+ESTOP_LATCHED = 'the e-stop is latched; a person must reset it. Do not retry.'
 
 
 @dataclass(frozen=True)
@@ -209,9 +207,9 @@ class SkillsController:
             self.stop_epoch += 1
             active = self.active
             if active is not None:
-                message = (ESTOP_PREFIX + f'{reason}; latched until a person resets it' if estop
-                           else f'stopped by a stop request: {reason}')
-                self._finish(active, MotionOutcome(motion.SAFETY_STOP, message))
+                self._finish(active, MotionOutcome(
+                    motion.ESTOP, f'{reason}; latched until a person resets it') if estop
+                    else MotionOutcome(motion.SAFETY_STOP, f'stopped by a stop request: {reason}'))
             self.ports.publish_cmd(0.0, 0.0)
             self._zero_cycles = ZERO_CYCLES
         self.ports.emit_event(events.STOP_REQUEST, reason, source)
@@ -363,7 +361,7 @@ class SkillsController:
             return MotionOutcome(motion.BLOCKED, f'blocked {where}at ({pose[0]:.2f}, '
                                  f'{pose[1]:.2f}): {reason}', (pose[0], pose[1]), aisle, dist)
         if kind == events.ESTOP:
-            return MotionOutcome(motion.SAFETY_STOP, ESTOP_PREFIX + reason)
+            return MotionOutcome(motion.ESTOP, reason)
         return MotionOutcome(motion.SAFETY_STOP, f'safety stop: {reason}')
 
     def _finish(self, active: ActiveMotion, outcome: MotionOutcome,
@@ -419,7 +417,7 @@ class SkillsController:
     def _refuse_start(self) -> MotionOutcome | None:
         with self.lock:
             if self.estop.active:
-                return MotionOutcome(motion.SAFETY_STOP, ESTOP_LATCHED)
+                return MotionOutcome(motion.ESTOP, ESTOP_LATCHED)
             if self.active is not None:
                 return MotionOutcome(motion.INVALID, 'another motion is running; stop() first')
         return None
@@ -463,10 +461,12 @@ class SkillsController:
         return self.nav.plan(goal, avoid, self.now(), self.settings.scan_overlay_lifetime)
 
     def plan_route(self, x: float, y: float, avoid: list[str]
-                   ) -> tuple[Plan | None, str, list[str]]:
-        """Validate and plan a route without driving it: (plan or None, message, blocked).
+                   ) -> tuple[str, str, Plan | None, list[str]]:
+        """Validate and plan a route without driving it: (status, message, plan, blocked).
 
-        The plan is None when the request is invalid or the route leaves the geofence.
+        The status is ``PLANNED``, ``motion.INVALID``, ``motion.NO_PATH`` or
+        ``motion.REFUSED`` (the route would leave the geofence); the plan is None unless
+        planned.
         """
         try:
             x = check_number('x', x, -1e4, 1e4)
@@ -474,13 +474,14 @@ class SkillsController:
             avoid = check_names('avoid', list(avoid), self.nav.known_zones())
         except InvalidArgumentError as e:
             self.ports.emit_event('rejected_argument', str(e), 'skills')
-            return None, f'invalid argument: {e}', []
+            return motion.INVALID, str(e), None, []
         plan, blocked = self.plan((x, y), avoid)
-        if plan.ok:
-            refusal = self.nav.geofence.check_path(plan.waypoints)
-            if refusal is not None:
-                return None, REFUSED + refusal, blocked
-        return plan, plan.message, blocked
+        if not plan.ok:
+            return motion.NO_PATH, plan.message, None, blocked
+        refusal = self.nav.geofence.check_path(plan.waypoints)
+        if refusal is not None:
+            return motion.REFUSED, refusal, None, blocked
+        return PLANNED, plan.message, plan, blocked
 
     def move_to(self, x: float, y: float, theta: float | None, speed: float,
                 avoid: list[str], should_cancel: Callable[[], bool] = lambda: False,
@@ -503,14 +504,14 @@ class SkillsController:
         refusal = self.nav.geofence.check_point((x, y))
         if refusal is not None:
             self.ports.emit_event('geofence', f'goal refused: {refusal}', 'skills')
-            return MotionOutcome(motion.SAFETY_STOP, REFUSED + f'goal {refusal}')
+            return MotionOutcome(motion.REFUSED, f'goal {refusal}')
         plan, _ = self.plan((x, y), avoid)
         if not plan.ok:
             return MotionOutcome(motion.NO_PATH, plan.message)
         refusal = self.nav.geofence.check_path(plan.waypoints)
         if refusal is not None:
             self.ports.emit_event('geofence', f'route refused: {refusal}', 'skills')
-            return MotionOutcome(motion.SAFETY_STOP, REFUSED + refusal)
+            return MotionOutcome(motion.REFUSED, refusal)
         speed = speed or min(cfg.default_speed, lim.max_linear_speed)
         budget = plan.length / speed + cfg.move_timeout_margin
         follower = FollowerConfig(goal_tolerance=cfg.goal_tolerance,
@@ -558,7 +559,7 @@ class SkillsController:
             refusal = self.nav.geofence.check_path([pose[:2], end])
             if refusal is not None:
                 self.ports.emit_event('geofence', f'drive refused: {refusal}', 'skills')
-                return MotionOutcome(motion.SAFETY_STOP, REFUSED + refusal)
+                return MotionOutcome(motion.REFUSED, refusal)
         speed = speed or min(cfg.default_speed, lim.max_linear_speed)
         max_speed = min_clearance = None
         if contact:
@@ -575,7 +576,7 @@ class SkillsController:
               feedback: Callable[[str, float], None] | None = None) -> GraspOutcome:
         """Find, approach and pick up ``target``; a stop request or the e-stop ends it."""
         if self.estop.active:
-            return GraspOutcome(GraspStatus.SAFETY_STOP, ESTOP_LATCHED, self.holding)
+            return GraspOutcome(GraspStatus.ESTOP, ESTOP_LATCHED, self.holding)
         epoch = self.stop_epoch
 
         def cancelled() -> bool:
@@ -586,9 +587,10 @@ class SkillsController:
             outcome = self.grasp_skill.run(str(target), cancelled, feedback)
         finally:
             self._grasp_cancel = lambda: False
-        if outcome.status == GraspStatus.CANCELED and self.estop.active:
-            return GraspOutcome(GraspStatus.SAFETY_STOP, ESTOP_PREFIX + 'the e-stop was pressed '
-                                'during the grasp', outcome.holding)
+        stopped = (GraspStatus.CANCELED, GraspStatus.SAFETY_STOP)
+        if outcome.status in stopped and self.estop.active:
+            return GraspOutcome(GraspStatus.ESTOP, 'the e-stop was pressed during the grasp',
+                                outcome.holding)
         if outcome.status == GraspStatus.CANCELED and self.stop_epoch != epoch:
             return GraspOutcome(GraspStatus.SAFETY_STOP, 'the grasp was stopped by a stop '
                                 'request', outcome.holding)

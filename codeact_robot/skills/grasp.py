@@ -35,6 +35,7 @@ class GraspStatus(IntEnum):
     SAFETY_STOP = 4
     CANCELED = 5
     INVALID = 6
+    ESTOP = 7
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class GraspMotionPort(Protocol):
     """What the grasp skill needs from the robot; the skills node implements it.
 
     Motions block until done and return a MoveResult-like object or a status string:
-    'arrived', 'blocked', 'timed_out', 'safety_stop', 'canceled'.
+    'arrived', 'blocked', 'timed_out', 'safety_stop', 'canceled', 'estop', 'refused', 'invalid'
+    (``api.types.MOTION_STATUS_CODES``).
     """
 
     def latest_rgbd(self) -> RgbdFrame | None:
@@ -435,6 +437,9 @@ class GraspSkill:
             raise _Abort(GraspStatus.SAFETY_STOP,
                          f'The safety layer stopped the robot while {doing}: {message}. Do not '
                          'retry blindly: check the way is clear (and the e-stop released).')
+        if status in ('refused', 'invalid'):
+            raise _Abort(GraspStatus.UNREACHABLE,
+                         f'The safety layer refused the motion while {doing}: {message}.')
         if status == 'timed_out' and doing != 'touching the box':
             raise _Abort(GraspStatus.UNREACHABLE,
                          f'Timed out while {doing} to the {self._label}: {message}. go_to its '

@@ -17,6 +17,7 @@ from codeact_robot.nav.follower import FollowerConfig, PathFollower
 from codeact_robot.nav.geometry import Point, Pose2, densify, wrap_angle
 from codeact_robot.safety.monitor import Footprint
 
+# Outcome statuses: api.types.MOTION_STATUS_CODES names them all, with their action codes.
 ARRIVED = 'arrived'
 BLOCKED = 'blocked'
 TIMED_OUT = 'timed_out'
@@ -24,6 +25,8 @@ SAFETY_STOP = 'safety_stop'
 CANCELED = 'canceled'
 INVALID = 'invalid'
 NO_PATH = 'no_path'
+REFUSED = 'refused'  # the safety layer refused the goal before anything moved
+ESTOP = 'estop'  # the e-stop is latched or was pressed
 
 
 @dataclass(frozen=True)
