@@ -102,7 +102,7 @@ def worker(spec_file: Path, out_file: Path, lookup: int, threads: int, with_sim:
     episodes = json.loads(spec_file.read_text())
     stack = None
     if with_sim:
-        from codeact_robot.bringup import start_embedded
+        from codeact_robot.nodes.bringup import start_embedded
         # The robot stands still, as while the model writes inside an episode; sim_rest says
         # whether the simulator may slow its streams at rest (sim_node's rest_when_idle).
         stack = start_embedded(real_time_factor=1.0,

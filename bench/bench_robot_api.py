@@ -26,7 +26,7 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 from geometry_msgs.msg import Twist  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 
-from codeact_robot.bringup import start_embedded  # noqa: E402
+from codeact_robot.nodes.bringup import start_embedded  # noqa: E402
 from codeact_robot_interfaces.msg import GroundTruth  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / 'results'

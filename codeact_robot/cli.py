@@ -28,7 +28,7 @@ PASSTHROUGH = {
     'sim': ('codeact_robot.nodes.sim_node', 'start the embedded MuJoCo simulator node'),
     'agent': ('codeact_robot.nodes.agent_node', 'start the agent node (ExecuteCommand)'),
     'skills': ('codeact_robot.nodes.skills_node', 'start the skills node (safety layer)'),
-    'exec': ('codeact_robot.executor.cli', 'run a Python file through the watchdog'),
+    'exec': ('codeact_robot.exec_cli', 'run a Python file through the watchdog'),
 }
 
 

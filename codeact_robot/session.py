@@ -94,24 +94,6 @@ class PathRecorder:
         self._thread.join(timeout=2.0)
 
 
-class SafetyEventLog:
-    """Collect /safety/events on a node of the robot stack's executor (thread-safe list)."""
-
-    def __init__(self, stack: Any) -> None:
-        from rclpy.node import Node
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-
-        from codeact_robot_interfaces.msg import SafetyEvent
-
-        self.events: list[dict[str, str]] = []
-        node = stack.runner.add(Node('session_safety_events', context=stack.runner.context))
-        node.create_subscription(SafetyEvent, '/safety/events', self._on_event,
-                                 QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
-
-    def _on_event(self, msg: Any) -> None:
-        self.events.append({'kind': msg.kind, 'reason': msg.reason, 'source': msg.source})
-
-
 def append_safety_events(transcript: Path, events: list[dict[str, str]]) -> None:
     """Append the episode's safety events (and their count by kind) to its transcript."""
     record = {'event': 'safety_events', 'by_kind': dict(sorted(Counter(
@@ -130,7 +112,7 @@ class RobotSession:
         self._stack = ExitStack()
         self.robot: RobotApi | None = None
         self._agent: Any = None
-        self._safety_log: SafetyEventLog | None = None
+        self._safety_log: Any = None  # nodes.safety_events.SafetyEventLog while connected
 
     def __enter__(self) -> RobotSession:
         from codeact_robot.agent import AgentConfig, CodeActAgent
@@ -163,7 +145,8 @@ class RobotSession:
 
     @contextmanager
     def _robot(self) -> Iterator[RobotApi]:
-        from codeact_robot import bringup
+        from codeact_robot.nodes import bringup
+        from codeact_robot.nodes.safety_events import SafetyEventLog
 
         opts = self.options
         if opts.external:

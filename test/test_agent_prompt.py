@@ -131,7 +131,7 @@ def test_missing_prompt_file_fails_clearly():
 
 
 def test_prompts_quote_no_suite_command_or_answer():
-    from codeact_robot.eval.json_agent import build_json_prompt, load_json_prompt
+    from codeact_robot.agent.json_agent import build_json_prompt, load_json_prompt
     from codeact_robot.eval.suite import load_suite
 
     world = load_world()

@@ -27,7 +27,7 @@ def test_missing_section_and_bad_yaml_are_clear_errors(tmp_path):
 
 def test_a_file_without_the_node_section_leaves_defaults_but_a_missing_file_is_an_error(
         tmp_path):
-    from codeact_robot.bringup import _overrides
+    from codeact_robot.nodes.bringup import _overrides
     from codeact_robot.resources import ResourceNotFoundError
 
     other = tmp_path / 'other.yaml'

@@ -12,8 +12,8 @@ from test_skills_node import SPEED_LIMIT, Observer
 
 from codeact_robot.agent import AgentConfig, CodeActAgent
 from codeact_robot.agent.transcript import read_transcript
-from codeact_robot.bringup import start_embedded
 from codeact_robot.llm.replay import ReplayBackend
+from codeact_robot.nodes.bringup import start_embedded
 from codeact_robot.nodes.runner import wait_for
 from codeact_robot.world import load_world
 

@@ -2,14 +2,14 @@
 
 import json
 
-from codeact_robot.agent.prompt import EXAMPLES_NOTE, api_reference
-from codeact_robot.api.types import MoveResult, Pose
-from codeact_robot.eval.json_agent import (
+from codeact_robot.agent.json_agent import (
     build_json_prompt,
     load_json_prompt,
     parse_tool_call,
     to_plain,
 )
+from codeact_robot.agent.prompt import EXAMPLES_NOTE, api_reference
+from codeact_robot.api.types import MoveResult, Pose
 from codeact_robot.world import load_world
 
 
@@ -59,7 +59,7 @@ def test_prompt_has_api_places_stock_limits_and_keep_out_in_json_form():
 
 
 def test_call_cut_by_a_stop_sequence_is_repaired():
-    from codeact_robot.eval.json_agent import JSON_STOP
+    from codeact_robot.agent.json_agent import JSON_STOP
     from codeact_robot.llm.base import truncate_at_stop
 
     for raw in ['{"tool": "go_to", "args": {"name": "shelf B"}}\n\nNow I will',

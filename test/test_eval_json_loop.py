@@ -14,8 +14,8 @@ from pathlib import Path
 from test_agent_robot_double import WarehouseRobotDouble
 
 from codeact_robot.agent import AgentConfig, AgentEvent, read_transcript
+from codeact_robot.agent.json_agent import JsonToolAgent
 from codeact_robot.api.robot_api import RobotApi
-from codeact_robot.eval.json_agent import JsonToolAgent
 from codeact_robot.llm import ReplayBackend
 from codeact_robot.world import load_world
 

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from codeact_robot.eval.json_agent import parse_tool_call
+from codeact_robot.agent.json_agent import parse_tool_call
 from codeact_robot.eval.suite import CATEGORIES, MODES, SuiteError, load_suite
 
 

@@ -11,8 +11,9 @@ import time
 import pytest
 from executor_doubles import RecordingRobotApiDouble
 
+from codeact_robot import exec_cli as cli
 from codeact_robot.api.types import MoveResult, Pose
-from codeact_robot.executor import ExecStatus, ExecutionLimits, Executor, check_code, cli
+from codeact_robot.executor import ExecStatus, ExecutionLimits, Executor, check_code
 from codeact_robot.executor.wire import (
     ChannelTimeout,
     FrameReader,
@@ -265,7 +266,7 @@ def test_cli_api_factory_hook_and_missing_robot(tmp_path, capsys):
     assert robot.stops
 
     def _missing():
-        raise ImportError('No module named codeact_robot.bringup')
+        raise ImportError('No module named codeact_robot.nodes.bringup')
 
     assert cli.main([str(path)], api_factory=_missing) == 2
     assert 'not available' in capsys.readouterr().err

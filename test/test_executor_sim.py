@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from codeact_robot.bringup import start_embedded
 from codeact_robot.executor import ExecStatus, ExecutionLimits, Executor
+from codeact_robot.nodes.bringup import start_embedded
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

@@ -14,7 +14,7 @@ import pytest
 from rclpy.node import Node
 
 from codeact_robot.api.errors import InvalidArgumentError, NotFoundError
-from codeact_robot.bringup import start_embedded
+from codeact_robot.nodes.bringup import start_embedded
 from codeact_robot.nodes.runner import wait_for
 from codeact_robot.world import load_world
 from codeact_robot_interfaces.msg import GroundTruth

@@ -16,8 +16,8 @@ from test_skills_node import SPEED_LIMIT, Observer
 
 from codeact_robot.api.errors import NotFoundError, UnknownPlaceError
 from codeact_robot.api.robot_api import RobotApi
-from codeact_robot.api.ros_robot_api import RosRobotApi
-from codeact_robot.bringup import start_embedded
+from codeact_robot.nodes.bringup import start_embedded
+from codeact_robot.nodes.ros_robot_api import RosRobotApi
 from codeact_robot.nodes.runner import wait_for
 from codeact_robot.world import load_world
 

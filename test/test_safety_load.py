@@ -26,7 +26,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
 
-from codeact_robot.bringup import RobotStack, start_embedded
+from codeact_robot.nodes.bringup import RobotStack, start_embedded
 from codeact_robot.nodes.runner import wait_for
 from codeact_robot.safety.layer import STALE_ODOM, STALE_SCAN, STALL_KINDS
 from codeact_robot_interfaces.msg import GroundTruth, SafetyEvent

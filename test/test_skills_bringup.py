@@ -9,7 +9,7 @@ from geometry_msgs.msg import Twist
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from codeact_robot.bringup import connect_robot, embedded_robot
+from codeact_robot.nodes.bringup import connect_robot, embedded_robot
 from codeact_robot.nodes.runner import NodeRunner, wait_for
 from codeact_robot.nodes.sim_node import SimNode
 from codeact_robot.nodes.skills_node import SkillsNode

@@ -11,7 +11,7 @@ import math
 import pytest
 from test_skills_node import SPEED_LIMIT, Observer
 
-from codeact_robot.bringup import start_embedded
+from codeact_robot.nodes.bringup import start_embedded
 from codeact_robot.world import load_world
 
 pytestmark = pytest.mark.ros

@@ -20,8 +20,8 @@ from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from codeact_robot.api.errors import EStopActiveError, InvalidArgumentError, SafetyStopError
-from codeact_robot.bringup import RobotStack, start_embedded
 from codeact_robot.nodes.action_client import ActionClient
+from codeact_robot.nodes.bringup import RobotStack, start_embedded
 from codeact_robot.nodes.runner import wait_for
 from codeact_robot_interfaces.action import Drive, MoveTo
 from codeact_robot_interfaces.msg import GroundTruth, SafetyEvent

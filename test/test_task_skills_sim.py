@@ -12,7 +12,7 @@ import threading
 import pytest
 from rclpy.node import Node
 
-from codeact_robot.bringup import start_embedded
+from codeact_robot.nodes.bringup import start_embedded
 from codeact_robot.nodes.runner import wait_for
 from codeact_robot.world import load_world
 from codeact_robot_interfaces.msg import GroundTruth

@@ -3,7 +3,7 @@
 The loop (turn and time limits, cancellation, stopping the robot on every error, the
 transcript, token totals) is written once here; an agent mode only says what one turn is:
 CodeAct runs a code block in the watchdog executor (codeact_robot.agent.loop), the evaluation's
-baseline runs one JSON tool call (codeact_robot.eval.json_agent).
+baseline runs one JSON tool call (codeact_robot.agent.json_agent).
 """
 
 from __future__ import annotations

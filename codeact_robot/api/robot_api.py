@@ -1,6 +1,6 @@
 """The robot API the model's code calls: signatures and docstrings here ARE the prompt.
 
-``RobotApi`` is the contract. ``codeact_robot.api.ros_robot_api.RosRobotApi`` implements its
+``RobotApi`` is the contract. ``codeact_robot.nodes.ros_robot_api.RosRobotApi`` implements its
 primitives as a thin client of the skills node's actions and services (where the safety layer
 lives). The task skills (``go_to``, ``look``, ``fetch``) are written once, here, on top of the
 primitives (``codeact_robot.api.composite``), so every motion they make still passes the safety

@@ -11,45 +11,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from codeact_robot.safety.events import SafetyIntervention
+from codeact_robot.sim.ground_truth import GroundTruth
 from codeact_robot.world import Rect, World
+
+__all__ = ['EpisodeFacts', 'GroundTruth', 'PredicateError', 'SafetyIntervention', 'evaluate']
 
 
 class PredicateError(ValueError):
     """A predicate spec is malformed or names something the world does not have."""
-
-
-@dataclass(frozen=True)
-class GroundTruth:
-    """One simulator ground-truth sample: robot pose, object positions, what is held."""
-
-    stamp: float  # seconds (simulation clock)
-    robot: tuple[float, float, float]  # x, y, theta in the map frame
-    objects: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)  # x, y, z
-    held: str = ''
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form."""
-        return {'stamp': self.stamp, 'robot': list(self.robot),
-                'objects': {k: list(v) for k, v in self.objects.items()}, 'held': self.held}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GroundTruth:
-        """Inverse of to_dict."""
-        return cls(float(data['stamp']), tuple(data['robot']),  # type: ignore[arg-type]
-                   {k: tuple(v) for k, v in data.get('objects', {}).items()},
-                   str(data.get('held', '')))
-
-
-@dataclass(frozen=True)
-class SafetyIntervention:
-    """One /safety/events message (kind, reason, source)."""
-
-    kind: str
-    reason: str = ''
-    source: str = ''
 
 
 @dataclass

@@ -185,8 +185,8 @@ class EvalRunner:
 
     def _episode(self, task: Task, mode: str, backend: str, seed: int,
                  where: Path) -> dict[str, Any]:
-        from codeact_robot.bringup import start_embedded
-        from codeact_robot.eval.monitor import EpisodeMonitor
+        from codeact_robot.nodes.bringup import start_embedded
+        from codeact_robot.nodes.episode_monitor import EpisodeMonitor
 
         llm = self._backend(backend, task, mode)
         cfg = self.settings.agent
@@ -231,7 +231,7 @@ class EvalRunner:
             from codeact_robot.agent import CodeActAgent
             return CodeActAgent(llm=llm, robot=robot, world=self.world, config=cfg,
                                 runs_dir=where)
-        from codeact_robot.eval.json_agent import JsonToolAgent
+        from codeact_robot.agent.json_agent import JsonToolAgent
         return JsonToolAgent(llm=llm, robot=robot, world=self.world, config=cfg, runs_dir=where)
 
     def _record(self, task: Task, mode: str, backend: str, seed: int, llm: LlmBackend,

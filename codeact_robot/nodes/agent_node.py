@@ -114,7 +114,7 @@ class AgentNode(Node):
             world = load_world(params['world'])
         self._world = world
         if robot is None:
-            from codeact_robot.api.ros_robot_api import RosRobotApi
+            from codeact_robot.nodes.ros_robot_api import RosRobotApi
             robot = RosRobotApi(self, world)
         self._robot = robot
         self._topic_thread: threading.Thread | None = None

@@ -18,8 +18,8 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from codeact_robot.api.errors import RobotNotReadyError
-from codeact_robot.api.ros_robot_api import RosRobotApi
 from codeact_robot.config import node_parameters
+from codeact_robot.nodes.ros_robot_api import RosRobotApi
 from codeact_robot.nodes.runner import NodeRunner, WaitTimeoutError, wait_for
 from codeact_robot.world import load_world
 

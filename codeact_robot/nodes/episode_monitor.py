@@ -11,8 +11,9 @@ import threading
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from codeact_robot.eval.predicates import GroundTruth, SafetyIntervention
 from codeact_robot.nodes.runner import wait_for
+from codeact_robot.safety.events import SafetyIntervention
+from codeact_robot.sim.ground_truth import GroundTruth
 from codeact_robot_interfaces.msg import GroundTruth as GroundTruthMsg
 from codeact_robot_interfaces.msg import SafetyEvent
 

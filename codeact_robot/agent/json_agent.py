@@ -75,7 +75,7 @@ class JsonPrompt:
 @cache
 def load_json_prompt(name: str = PROMPT_FILE) -> JsonPrompt:
     """Load the packaged JSON tool-calling prompt (``codeact_robot/eval/<name>``)."""
-    text = resources.files('codeact_robot.eval').joinpath(name).read_text(encoding='utf-8')
+    text = resources.files('codeact_robot.prompts').joinpath(name).read_text(encoding='utf-8')
     data = yaml.safe_load(text)
     return JsonPrompt(system=data['system'], task=data['task'],
                       observation=data['observation'], bad_call=data['bad_call'],

@@ -7,7 +7,7 @@ killed, violation, crashed), 2 when the file or the robot could not be set up.
 Example::
 
     codeact-robot exec plan.py --timeout 20 --robot double
-    python -m codeact_robot.executor.cli plan.py
+    python -m codeact_robot.exec_cli plan.py
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _embedded_robot() -> contextlib.AbstractContextManager[RobotApi]:
     from codeact_robot.ros_env import localhost_only
 
     localhost_only()  # embedded mode: DDS stays on loopback
-    from codeact_robot.bringup import embedded_robot  # lazy: pulls in ROS and MuJoCo
+    from codeact_robot.nodes.bringup import embedded_robot  # lazy: pulls in ROS and MuJoCo
     return embedded_robot()
 
 
