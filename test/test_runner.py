@@ -82,3 +82,61 @@ def test_an_action_client_is_usable_by_an_executor_while_it_is_being_created():
         client = ActionClient(node, Drive, 'drive_safe')
         assert seen and client._lock is client._registration_lock
         node.destroy_node()
+
+
+def test_a_task_waiting_for_a_pool_thread_is_queued_once_not_again_every_spin():
+    # With every pool thread busy in a slow callback, a timer that comes due waits in the
+    # pool's queue. rclpy 9's MultiThreadedExecutor hands that same task back on every
+    # spin_once and queues it again, a hot loop holding the GIL (ros2/rclpy#1452; measured
+    # here: 101 submits in 200 spins); PoolExecutor queues it once.
+    import threading
+
+    import rclpy
+    from rclpy.callback_groups import ReentrantCallbackGroup
+    from rclpy.context import Context
+    from rclpy.node import Node
+
+    from codeact_robot.nodes.runner import PoolExecutor
+
+    context = Context()
+    rclpy.init(context=context)
+    executor = PoolExecutor(num_threads=2, context=context)
+    release = threading.Event()
+    try:
+        node = Node('pool_probe', context=context)
+        executor.add_node(node)
+        calls = {'slow': 0, 'fast': 0}
+
+        def slow() -> None:
+            calls['slow'] += 1
+            release.wait(10.0)
+
+        def fast() -> None:
+            calls['fast'] += 1
+
+        group = ReentrantCallbackGroup()
+        slow_timer = node.create_timer(0.01, slow, callback_group=group)
+        node.create_timer(0.01, fast, callback_group=group)
+        submits: list[object] = []
+        submit = executor._executor.submit
+
+        def counting_submit(fn, *args, **kwargs):
+            submits.append(args[0] if args else fn)
+            return submit(fn, *args, **kwargs)
+
+        executor._executor.submit = counting_submit
+        wait_for(lambda: executor.spin_once(timeout_sec=0.05) or calls['slow'] >= 2, 5.0,
+                 'both pool threads busy')
+        slow_timer.cancel()
+        before = len(submits)
+        for _ in range(200):
+            executor.spin_once(timeout_sec=0.01)
+        queued_while_blocked = len(submits) - before
+        release.set()
+        wait_for(lambda: executor.spin_once(timeout_sec=0.05) or calls['fast'], 5.0,
+                 'the waiting callback to run once a thread is free')
+        assert queued_while_blocked <= 1, f'{queued_while_blocked} submits while blocked'
+    finally:
+        release.set()
+        executor.shutdown(timeout_sec=5.0)
+        context.try_shutdown()

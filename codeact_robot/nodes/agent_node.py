@@ -21,7 +21,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.action.server import ServerGoalHandle
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.context import Context
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
@@ -31,6 +31,7 @@ from codeact_robot.agent import AgentConfig, AgentEvent, CodeActAgent, EpisodeRe
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.llm import BACKENDS, LlmBackend, LlmError, create_backend
 from codeact_robot.nodes.parameters import describe
+from codeact_robot.nodes.runner import PoolExecutor
 from codeact_robot_interfaces.action import ExecuteCommand
 
 NODE_NAME = 'agent_node'
@@ -319,7 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the agent node until Ctrl-C (``agent_node`` and ``codeact-robot agent``)."""
     import sys
 
+    from codeact_robot.ros_env import remove_stale_shared_memory
+
     argv = sys.argv[1:] if argv is None else list(argv)
+    remove_stale_shared_memory()
     context = Context()
     # Own context, but Ctrl-C must still shut it down (rclpy installs the handlers only for
     # the default context unless asked).
@@ -328,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     node = None
     try:
         node = AgentNode(context=context)
-        executor = MultiThreadedExecutor(num_threads=4, context=context)
+        executor = PoolExecutor(num_threads=4, context=context)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

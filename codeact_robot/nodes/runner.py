@@ -15,11 +15,17 @@ from typing import Any, TypeVar
 import rclpy
 from rclpy._rclpy_pybind11 import InvalidHandle
 from rclpy.context import Context
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, ShutdownException
+from rclpy.executors import (
+    ConditionReachedException,
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    ShutdownException,
+    TimeoutException,
+)
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 
-from codeact_robot.ros_env import localhost_only
+from codeact_robot.ros_env import localhost_only, remove_stale_shared_memory
 
 T = TypeVar('T')
 _LOG = logging.getLogger(__name__)
@@ -27,6 +33,50 @@ _LOG = logging.getLogger(__name__)
 
 class WaitTimeoutError(TimeoutError):
     """A bounded wait for a ROS condition ran out."""
+
+
+class PoolExecutor(MultiThreadedExecutor):
+    """A MultiThreadedExecutor that does not spin hot on work already queued in its pool.
+
+    rclpy 9 (Kilted) hands a ready task that waits in the thread pool's queue back to every
+    ``spin_once``, which then returns at once and queues it again: the spin thread loops
+    holding the GIL and the pool's threads, which would start the task, hardly get to run
+    (ros2/rclpy#1452, fixed upstream after Kilted). Measured on a 2-core Xeon: the embedded
+    simulator node ran at 1.7x real time, the skills stack's integration tests well under real
+    time. Here a task is queued once; while it waits, the spin thread sleeps a millisecond.
+    """
+
+    QUEUED_WAIT = 0.001  # s the spin thread yields while a ready task waits for a pool thread
+
+    def __init__(self, num_threads: int, context: Context | None = None) -> None:
+        super().__init__(num_threads=num_threads, context=context)
+        self._queued: set[int] = set()  # id() of tasks submitted and not yet started
+
+    def _start(self, task: Any) -> None:
+        self._queued.discard(id(task))
+        task()
+
+    def _spin_once_impl(self, timeout_sec: float | None = None,
+                        wait_condition: Callable[[], bool] = lambda: False) -> None:
+        try:
+            task, _entity, _node = self.wait_for_ready_callbacks(timeout_sec, None,
+                                                                 wait_condition)
+        except (ExternalShutdownException, ShutdownException, TimeoutException,
+                ConditionReachedException):
+            return
+        if id(task) in self._queued:
+            time.sleep(self.QUEUED_WAIT)  # releases the GIL to the pool's threads
+        else:
+            self._queued.add(id(task))
+            # A suspended coroutine task (an action server's goal) is handed back to be
+            # resumed: it is queued again here once its last run has started.
+            self._executor.submit(self._start, task)
+            if task not in self._futures:
+                self._futures.append(task)
+        for future in self._futures[:]:
+            if future.done():
+                self._futures.remove(future)
+                future.result()  # raise any exceptions
 
 
 class NodeRunner:
@@ -43,9 +93,10 @@ class NodeRunner:
                  localhost: bool = True) -> None:
         if localhost:
             localhost_only()
+        remove_stale_shared_memory()
         self.context = Context()
         rclpy.init(args=args, context=self.context)
-        self._executor = MultiThreadedExecutor(num_threads=num_threads, context=self.context)
+        self._executor = PoolExecutor(num_threads=num_threads, context=self.context)
         self._nodes: list[Node] = []
         self._closing = threading.Event()
         self.errors = 0  # callback exceptions logged by the spin thread
@@ -120,7 +171,7 @@ def spin_until_shutdown(make_node: Callable[[], Node], num_threads: int) -> None
     node = None
     try:
         node = make_node()
-        executor = MultiThreadedExecutor(num_threads=num_threads)
+        executor = PoolExecutor(num_threads=num_threads)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -534,11 +534,12 @@ def main(argv: list[str] | None = None) -> None:
     """Run the simulator node until Ctrl-C (``codeact-robot sim`` and ``sim_node``)."""
     import sys
 
-    from codeact_robot.ros_env import localhost_only
+    from codeact_robot.ros_env import localhost_only, remove_stale_shared_memory
 
     argv = sys.argv[1:] if argv is None else list(argv)
     overrides, ros_args = _overrides(argv)
     localhost_only()  # the embedded simulator is local: keep DDS on loopback unless set
+    remove_stale_shared_memory()
     # The default context: rclpy's SIGINT handler shuts it down and ends spin().
     rclpy.init(args=['sim_node', *ros_args])
     spin_until_shutdown(lambda: SimNode(parameter_overrides=overrides), num_threads=2)

@@ -41,6 +41,7 @@ from codeact_robot.nodes.skills_parameters import (
     array_parameter,
     declare_skills_parameters,
 )
+from codeact_robot.ros_env import remove_stale_shared_memory
 from codeact_robot.safety.limits import LIMIT_SPECS, SafetyLimits, check_limit
 from codeact_robot.skills import motion
 from codeact_robot.skills.controller import (
@@ -431,5 +432,6 @@ class SkillsNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Run the skills node until interrupted."""
+    remove_stale_shared_memory()
     rclpy.init(args=args)
     spin_until_shutdown(SkillsNode, num_threads=4)
