@@ -217,6 +217,32 @@ def test_the_e_stop_ends_a_motion_latches_and_only_a_reset_releases_it():
     assert b.run(lambda: b.ctl.drive(0.5, 0.0, 0.0)).status == motion.ARRIVED
 
 
+def test_an_e_stop_pressed_during_a_control_step_keeps_its_command_off_the_base():
+    # press_estop latches first and then waits for the lock a running step holds; the step's
+    # command, computed before the press, must not be published after it.
+    b = Bench()
+    step = b.ctl.safety.step
+    pressed_at: list[int] = []
+
+    def step_then_press(cycle: Any) -> Any:
+        out = step(cycle)
+        if b.t > 102.0 and out.linear > 0.0 and not pressed_at:
+            b.ctl.estop.trigger('e-stop (operator)')
+            pressed_at.append(len(b.ports.cmds))  # the index this step's command gets
+        return out
+
+    b.ctl.safety.step = step_then_press  # type: ignore[method-assign]
+
+    def finish_press(bench: Bench) -> None:
+        if bench.ctl.estop.active and bench.ctl.active is not None:
+            bench.ctl.press_estop('operator')
+
+    out = b.run(lambda: b.ctl.drive(2.0, 0.0, 0.0), during=finish_press)
+    assert out.status == motion.ESTOP and pressed_at
+    assert b.ports.cmds[pressed_at[0] - 1][0] > 0.0  # it was moving up to the press
+    assert all(c == (0.0, 0.0) for c in b.ports.cmds[pressed_at[0]:])
+
+
 @pytest.mark.parametrize('sensor, kind, words', [('odom_on', 'stale_odom', 'odometry is stale'),
                                                  ('scan_on', 'stale_scan', 'laser scan is stale')])
 def test_a_sensor_that_stops_stops_the_robot_within_the_limit(sensor, kind, words):

@@ -297,6 +297,11 @@ class SkillsController:
                 self._note_hold(*out.hold)
             else:
                 self.held = None
+            if self.estop.active:
+                # Pressed while this step ran (the latch is set before press_estop waits for
+                # the lock): the command computed before it must not reach the base.
+                self.ports.publish_cmd(0.0, 0.0)
+                return
             self.ports.publish_cmd(out.linear, out.angular)
 
     def _cycle(self, command: tuple[float, float] | None,
