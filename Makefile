@@ -16,11 +16,12 @@ export ROS_DOMAIN_ID ?= $(shell shuf -i 1-101 -n 1)
 export MUJOCO_GL ?= egl
 export CODEACT_ROBOT_CACHE := $(CACHE)
 
-.PHONY: help setup test lint bench demo clean
+.PHONY: help setup test test-fast lint bench demo clean
 
 help:
 	@echo "make demo   set up (first time ~15 min) and run the warehouse demo with the embedded model"
 	@echo "make test   set up and run the whole test suite"
+	@echo "make test-fast  the ROS-free core and a few real-node acceptance tests (~3 min)"
 	@echo "make setup  create $(VENV): ROS 2 wheels, interfaces, this package, llama.cpp, model"
 	@echo "make bench  run the benchmarks; results in bench/results/"
 	@echo "make lint   ruff over the Python sources"
@@ -56,6 +57,10 @@ $(MODEL): codeact_robot/model_cache.py | $(PY) $(STAMPS)/package
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fast tier needs no model: ROS 2 wheels, interfaces and this package are enough.
+test-fast: $(STAMPS)/ros $(STAMPS)/interfaces $(STAMPS)/package
+	$(PY) -m pytest -m "acceptance or not (ros or slow or model)" $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check codeact_robot test launch bench scripts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_agent_robot_double import WarehouseRobotDouble
+from robot_doubles import WarehouseRobotDouble
 
 from codeact_robot.agent import AgentConfig, AgentEvent, CodeActAgent, read_transcript
 from codeact_robot.llm.llama_cpp_backend import (

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_agent_robot_double import WarehouseRobotDouble
+from robot_doubles import WarehouseRobotDouble
 
 from codeact_robot.agent import AgentConfig, AgentEvent, CodeActAgent, read_transcript
 from codeact_robot.agent.loop import clip_middle

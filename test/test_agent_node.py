@@ -12,8 +12,8 @@ import pytest
 from action_msgs.msg import GoalStatus
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from robot_doubles import WarehouseRobotDouble
 from std_msgs.msg import String
-from test_agent_robot_double import WarehouseRobotDouble
 
 from codeact_robot.config import node_parameters
 from codeact_robot.llm import ReplayBackend

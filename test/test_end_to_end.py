@@ -5,10 +5,9 @@ watchdog executor, the real skills node and safety layer, and ground truth check
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
-from test_skills_node import SPEED_LIMIT, Observer
+from ros_observer import SPEED_LIMIT, Observer
 
 from codeact_robot.agent import AgentConfig, CodeActAgent
 from codeact_robot.agent.transcript import read_transcript
@@ -70,7 +69,7 @@ def test_fetch_and_deliver_the_red_box(robot_stack, tmp_path):
     assert result.success, f'{result.failure_reason}\n{story(result)}'
     assert result.turns == 3
     wait_for(lambda: observer.truth.held == '', 5.0, 'the box to be released')
-    time.sleep(1.0)  # let the released box settle on the floor
+    observer.wait_at_rest('red box')
     assert in_drop_zone(observer, 'red box'), observer.object_xy('red box')
     events = [e['event'] for e in read_transcript(result.transcript_path)]
     assert 'completion' in events or 'turn' in events
@@ -125,10 +124,8 @@ def test_a_timeout_mid_motion_stops_the_robot(robot_stack, tmp_path):
         fence("fail('the motion was stopped')"),
     ], tmp_path, turn_timeout=4.0)
     assert not result.success
-    x0, y0, _ = observer.robot()
-    time.sleep(1.0)
+    observer.wait_at_rest(timeout=5.0)  # the stopped robot comes to rest and stays there
     x1, y1, _ = observer.robot()
-    assert math.dist((x0, y0), (x1, y1)) < 0.02, 'the robot still moves after the timeout'
     place = WORLD.places['packing station']
     assert math.dist((x1, y1), (place.x, place.y)) > 3.0, 'the motion was not interrupted'
 
@@ -161,11 +158,8 @@ def test_cancel_through_the_action_stops_the_code_and_the_robot(robot_stack, tmp
     wait_for(result.done, 30.0, 'the canceled result')
     assert not result.result().result.success
     assert 'cancel' in result.result().result.failure_reason
-    time.sleep(0.5)  # the stop is immediate; give the base half a second to come to rest
-    x0, y0, _ = observer.robot()
-    time.sleep(1.0)
+    observer.wait_at_rest(timeout=5.0)  # the stop is immediate: the base comes to rest
     x1, y1, _ = observer.robot()
-    assert math.dist((x0, y0), (x1, y1)) < 0.02, 'the robot still moves after the cancel'
     place = WORLD.places['packing station']
     assert math.dist((x1, y1), (place.x, place.y)) > 3.0
     assert node.get_name() == 'agent_node'  # the runner destroys it with the stack

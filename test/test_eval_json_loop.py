@@ -11,7 +11,7 @@ import json
 import threading
 from pathlib import Path
 
-from test_agent_robot_double import WarehouseRobotDouble
+from robot_doubles import WarehouseRobotDouble
 
 from codeact_robot.agent import AgentConfig, AgentEvent, read_transcript
 from codeact_robot.agent.json_agent import JsonToolAgent

@@ -13,7 +13,8 @@ from codeact_robot_interfaces.action import Drive, ExecuteCommand, Grasp, MoveTo
 from codeact_robot_interfaces.msg import Detection, GripperState, GroundTruth, SafetyEvent
 from codeact_robot_interfaces.srv import Perceive, PlanRoute, SetObstacle
 
-pytestmark = pytest.mark.ros
+# In the fast tier too (make test-fast): real nodes over DDS, a few seconds.
+pytestmark = [pytest.mark.ros, pytest.mark.acceptance]
 WAIT = 15.0
 
 

@@ -11,8 +11,8 @@ import threading
 import time
 
 import pytest
+from ros_observer import SPEED_LIMIT, Observer
 from std_msgs.msg import String
-from test_skills_node import SPEED_LIMIT, Observer
 
 from codeact_robot.api.errors import NotFoundError, UnknownPlaceError
 from codeact_robot.api.robot_api import RobotApi
@@ -104,7 +104,7 @@ def test_grasp_carry_release_delivers_the_red_box_to_the_packing_station(stack, 
     api.release()
     wait_for(lambda: not api.holding(), 5.0, 'suction released')
     wait_for(lambda: obs.truth.held == '', 5.0, 'the box let go (ground truth)')
-    time.sleep(0.5)  # let it settle on the floor
+    obs.wait_at_rest('red box')
     x, y = obs.object_xy('red box')
     zone = next(s for s in WORLD.stations if s.name == 'packing station').drop_zone
     print(f'red box delivered at ({x:.2f}, {y:.2f}); drop zone {zone}')

@@ -5,7 +5,8 @@ from std_msgs.msg import String
 
 from codeact_robot.nodes.runner import NodeRunner, WaitTimeoutError, wait_for
 
-pytestmark = pytest.mark.ros
+# In the fast tier too (make test-fast): real nodes over DDS, a few seconds.
+pytestmark = [pytest.mark.ros, pytest.mark.acceptance]
 
 
 def test_pub_sub_round_trip_between_two_nodes():

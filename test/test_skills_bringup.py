@@ -17,6 +17,7 @@ from codeact_robot.nodes.skills_node import SkillsNode
 pytestmark = pytest.mark.ros
 
 
+@pytest.mark.acceptance
 def test_embedded_robot_is_ready_and_stops_on_close():
     with embedded_robot(scenario='default', sim_params={'enable_camera': False}) as api:
         pose = api.get_pose()

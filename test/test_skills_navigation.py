@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from test_skills_node import SPEED_LIMIT, Observer
+from ros_observer import SPEED_LIMIT, Observer
 
 from codeact_robot.nodes.bringup import start_embedded
 from codeact_robot.world import load_world
