@@ -18,6 +18,7 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import threading
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
+from bench.bench_llm import cpu_description  # noqa: E402
 from codeact_robot.ros_env import localhost_only  # noqa: E402
 from codeact_robot.sim import WarehouseSim  # noqa: E402
 
@@ -35,6 +37,14 @@ TARGETS = {'no camera': 5.0, 'camera 10 Hz 320x240': 1.0}
 def _command(t: float) -> tuple[float, float]:
     """A gentle slalom in the open west area, staying clear of walls for a long time."""
     return 0.3, 0.6 * math.sin(0.5 * t)
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
 
 
 def bench_core(seconds: float, camera: bool) -> dict[str, float]:
@@ -149,14 +159,17 @@ def main(argv: list[str] | None = None) -> int:
                   f'(target >= {TARGETS[case]}x)', flush=True)
     load = os.getloadavg()
     out = {'benchmark': 'sim', 'command': 'python -m bench.bench_sim ' + ' '.join(argv or []),
-           'machine': {'python': platform.python_version(), 'cpus': os.cpu_count(),
+           'commit': _commit(),
+           'machine': {'cpu': cpu_description(), 'python': platform.python_version(),
+                       'cpus': os.cpu_count(),
                        'loadavg_1m_after': round(load[0], 2), 'mujoco_gl':
                        os.environ.get('MUJOCO_GL', '')},
            'physics_rate_hz': 250, 'lidar_rays': 360, 'results': rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / 'sim.json').write_text(json.dumps(out, indent=2) + '\n')
     lines = ['# Simulator real-time factor (headless)', '',
-             f'`{out["command"].strip()}`, {os.cpu_count()} CPUs, '
+             f'`{out["command"].strip()}` at commit {out["commit"]}, '
+             f'{out["machine"]["cpu"]}, '
              f'1-minute load average after the run {out["machine"]["loadavg_1m_after"]} '
              '(the machine is shared, so numbers vary with load).', '',
              '| layer | case | RTF | target | met | sim s | wall s | notes |',

@@ -41,7 +41,8 @@ def remove_stale_shared_memory(directory: Path = SHM_DIR, min_age: float = 5.0) 
 
     Every live user of a segment holds a lock on its ``<name>_el`` file; a lock file nobody
     holds (and older than ``min_age`` seconds, so a process that is just creating one is left
-    alone) marks a segment left by a process that died. The check is what Fast DDS's own
+    alone) marks a segment left by a process that died, and so does a segment whose lock file
+    is gone. The check is what Fast DDS's own
     ``fastdds shm clean`` does; that tool is not in the PyPI wheels.
     """
     removed: list[str] = []
@@ -74,6 +75,25 @@ def remove_stale_shared_memory(directory: Path = SHM_DIR, min_age: float = 5.0) 
             _LOG.warning('could not remove stale DDS segment %s: %s', base, e)
         finally:
             os.close(fd)
+    removed += _remove_orphans(directory, now - min_age)
     if removed:
         _LOG.info('removed %d stale Fast DDS shared-memory segment(s)', len(removed))
+    return removed
+
+
+def _remove_orphans(directory: Path, older_than: float) -> list[str]:
+    """Remove segments whose lock file is gone (seen after killed runs): no one can hold them."""
+    removed = []
+    for segment in sorted(directory.glob('fastdds_*')):
+        name = segment.name
+        if name.endswith('_el') or (directory / f'{name}_el').exists():
+            continue
+        try:
+            if segment.stat().st_mtime > older_than:
+                continue
+            segment.unlink()
+            (directory / f'sem.{name}_mutex').unlink(missing_ok=True)
+        except OSError:
+            continue
+        removed.append(name)
     return removed

@@ -22,6 +22,8 @@ def test_only_segments_nobody_holds_and_old_enough_are_removed(tmp_path):
     _segment(tmp_path, 'fastdds_port7001', age=60.0)   # dead too: a port nobody listens on
     _segment(tmp_path, 'fastdds_live', age=60.0)
     _segment(tmp_path, 'fastdds_young', age=0.0)       # maybe a process creating it right now
+    _segment(tmp_path, 'fastdds_port7003', age=60.0)   # its lock file is gone: an orphan
+    (tmp_path / 'fastdds_port7003_el').unlink()
     (tmp_path / 'other_file').write_bytes(b'')
     held = os.open(tmp_path / 'fastdds_live_el', os.O_RDWR)
     fcntl.flock(held, fcntl.LOCK_SH)  # what a live participant holds
@@ -29,7 +31,7 @@ def test_only_segments_nobody_holds_and_old_enough_are_removed(tmp_path):
         removed = remove_stale_shared_memory(tmp_path, min_age=5.0)
     finally:
         os.close(held)
-    assert sorted(removed) == ['fastdds_dead', 'fastdds_port7001']
+    assert sorted(removed) == ['fastdds_dead', 'fastdds_port7001', 'fastdds_port7003']
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == ['fastdds_live', 'fastdds_live_el', 'fastdds_young', 'fastdds_young_el',
                     'other_file', 'sem.fastdds_live_mutex', 'sem.fastdds_young_mutex']
