@@ -42,8 +42,8 @@ def remove_stale_shared_memory(directory: Path = SHM_DIR, min_age: float = 5.0) 
     Every live user of a segment holds a lock on its ``<name>_el`` file; a lock file nobody
     holds (and older than ``min_age`` seconds, so a process that is just creating one is left
     alone) marks a segment left by a process that died, and so does a segment whose lock file
-    is gone. The check is what Fast DDS's own
-    ``fastdds shm clean`` does; that tool is not in the PyPI wheels.
+    is gone. The check is what Fast DDS's own ``fastdds shm clean`` does; that tool is not in
+    the PyPI wheels.
     """
     removed: list[str] = []
     try:
@@ -66,10 +66,7 @@ def remove_stale_shared_memory(directory: Path = SHM_DIR, min_age: float = 5.0) 
             continue  # a live process uses it
         try:
             for name in (base, f'sem.{base}_mutex', lock.name):
-                try:
-                    (directory / name).unlink()
-                except FileNotFoundError:
-                    pass
+                (directory / name).unlink(missing_ok=True)
             removed.append(base)
         except OSError as e:
             _LOG.warning('could not remove stale DDS segment %s: %s', base, e)
