@@ -17,6 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from codeact_robot.executor.layers import SandboxUnavailableError
+
 DEMO_EPISODES = (
     ('default', 'bring the red box to the packing station'),
     ('blocked_aisle_2', 'go to the packing station; if an aisle is blocked, find another way'),
@@ -210,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except SandboxUnavailableError as exc:  # the machine, not the run: no traceback
+        print(f'codeact-robot: {exc}', file=sys.stderr)
+        return 2
 
 
 if __name__ == '__main__':

@@ -69,6 +69,8 @@ def test_fetch_and_deliver_episode(tmp_path):
     start, turn1, turn2, end = records
     assert start['task'] == 'bring the red box to the packing station'
     assert 'go_to(name: str' in start['system_prompt'] and start['backend'] == 'replay:script'
+    # Which OS layers guarded the model's code (a degraded sandbox would list what is missing).
+    assert start['sandbox_layers']['seccomp'] is True and start['sandbox_missing'] == []
     assert turn1['code'].startswith('r = go_to("shelf B")')
     assert turn1['completion'] == FETCH[0]
     assert turn1['execution']['status'] == 'ok' and turn1['llm']['prompt_tokens'] > 100

@@ -13,7 +13,14 @@ from executor_doubles import RecordingRobotApiDouble
 
 from codeact_robot import exec_cli as cli
 from codeact_robot.api.types import MoveResult, Pose
-from codeact_robot.executor import ExecStatus, ExecutionLimits, Executor, check_code
+from codeact_robot.executor import (
+    ExecStatus,
+    ExecutionLimits,
+    Executor,
+    SandboxUnavailableError,
+    check_code,
+)
+from codeact_robot.executor.layers import DEGRADED_ENV, LAYERS
 from codeact_robot.executor.wire import (
     ChannelTimeout,
     FrameReader,
@@ -56,6 +63,32 @@ def test_sandbox_layers_are_active(ex):
     assert layers['seccomp'] is True
     if os.geteuid() == 0:
         assert layers['dropped_root'] is True
+
+
+@pytest.mark.parametrize('layer', list(LAYERS))
+def test_a_missing_os_layer_makes_the_executor_refuse_to_start(robot, layer, monkeypatch):
+    monkeypatch.delenv(DEGRADED_ENV, raising=False)
+    if layer == 'drop_root' and os.geteuid() != 0:
+        pytest.skip('drop_root applies only to a root host (this host is not root)')
+    with pytest.raises(SandboxUnavailableError) as refused:
+        Executor(api=robot, limits=LIMITS, simulate_missing_layers=[layer])
+    text = str(refused.value)
+    print(text)
+    assert f'- {layer}:' in text and DEGRADED_ENV in text
+
+
+def test_degraded_mode_runs_only_when_chosen_and_says_what_is_missing(robot, monkeypatch,
+                                                                       caplog):
+    monkeypatch.setenv(DEGRADED_ENV, '1')
+    with caplog.at_level('WARNING', logger='codeact_robot.executor.executor'), \
+            Executor(api=robot, limits=LIMITS, simulate_missing_layers=['landlock']) as degraded:
+        assert degraded.run('print(1 + 1)').stdout == '2\n'
+        assert degraded.missing_layers == ['landlock']
+        assert degraded.sandbox_layers['landlock_abi'] == 0
+    assert any('DEGRADED' in r.message and 'landlock' in r.message for r in caplog.records)
+    monkeypatch.setenv(DEGRADED_ENV, '0')
+    with pytest.raises(SandboxUnavailableError):
+        Executor(api=robot, limits=LIMITS, simulate_missing_layers=['seccomp'])
 
 
 def test_records_with_attribute_access_and_arrived(ex):
@@ -332,3 +365,30 @@ def test_close_from_another_thread_ends_a_running_step(robot):
     worker.join(timeout=10.0)
     assert results and results[0].status == ExecStatus.KILLED
     assert 'closing' in results[0].exc_message
+
+
+class _CountingSayDouble(RecordingRobotApiDouble):
+    """Keeps only how much was said, so the flood below measures the executor's records."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said_chars = 0
+
+    def say(self, text: str) -> None:
+        self.said_chars += len(text)
+
+
+def test_a_say_flood_leaves_bounded_records():
+    robot = _CountingSayDouble()
+    limits = ExecutionLimits(call_timeout_s=120.0, warm_pool=False)
+    with Executor(api=robot, limits=limits) as ex:
+        res = ex.run("for i in range(300):\n    say('x' * 900_000)")
+    assert res.status == ExecStatus.OK, res.to_observation()
+    assert robot.said_chars == 300 * 900_000  # every call reached the robot
+    kept = limits.max_recorded_calls
+    assert len(res.api_calls) == kept and res.unrecorded_calls == 300 - kept
+    arg = res.api_calls[0].args[0]
+    assert arg.startswith('xxx') and arg.endswith('[899800 more characters]')
+    # 270 MB went through the API; what the result (and so the transcript) keeps is small.
+    assert len(json.dumps(res.to_dict())) < 150_000
+    assert f'... {300 - 20} more calls' in res.to_observation()

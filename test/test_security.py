@@ -52,6 +52,9 @@ def attack(name: str, code: str, expect: set[str], control: str | None = None,
                   control or Attack.control, control_out or Attack.control_out, timeout, exc)
 
 
+DATACLASS_CONTROL = ('from dataclasses import dataclass, field\n@dataclass\nclass P:\n'
+                     '    x: float\n    tags: list = field(default_factory=list)\nprint(P(1.0))')
+
 ATTACKS: dict[str, list[Attack]] = {
     'forbidden_imports': [
         attack('import_os', 'import os\nos.system("touch SENTINEL")', {'rejected'},
@@ -116,6 +119,22 @@ ATTACKS: dict[str, list[Attack]] = {
                'match get_pose():\n    case p if p.x == 0.0:\n        print("origin")',
                'origin\n'),
         attack('mro', 'print(type(1).mro())', {'rejected'}),
+        # The harmless special reads (type(e).__name__) are allowed; the class itself is not.
+        attack('class_alone', 'print((1).__class__)', {'rejected'},
+               'try:\n    1 / 0\nexcept Exception as e:\n'
+               '    print(type(e).__name__, e.__class__.__name__)',
+               'ZeroDivisionError ZeroDivisionError\n'),
+        attack('class_then_bases', 'print((1).__class__.__bases__)', {'rejected'}),
+        attack('class_of_class', 'print((1).__class__.__class__.__name__)', {'rejected'}),
+        attack('class_kept_in_a_name', 'c = (1).__class__\nprint(c.__name__)', {'rejected'}),
+        attack('name_written', "def f():\n    pass\nf.__name__ = 'g'", {'rejected'}),
+        attack('super_other_special', 'class A:\n    def f(self):\n'
+               "        return super().__getattribute__('x')", {'rejected'},
+               'class A:\n    def __init__(self):\n        self.v = 1\nclass B(A):\n'
+               '    def __init__(self):\n        super().__init__()\nprint(B().v)', '1\n'),
+        attack('super_init_globals', 'class A:\n    def f(self):\n'
+               '        return super().__init__.__globals__', {'rejected'}),
+        attack('name_via_getattr', "print(getattr(print, '__name__'))", {'error'}),
         attack('vars_dir_locals', 'print(vars(get_pose), dir(), locals(), globals())',
                {'rejected'}),
         attack('ndarray_ctypes', 'import numpy as np\nnp.zeros(1).ctypes', {'rejected'}),
@@ -164,6 +183,64 @@ ATTACKS: dict[str, list[Attack]] = {
                'short\n'),
         attack('deep_argument', 'x = []\nfor _ in range(100):\n    x = [x]\nsay(str(1), x)',
                {'error'}),
+        # Host-side conversions of arguments answer the model; they never raise in the host.
+        attack('int_too_large_for_float', 'move_to(10 ** 400, 0.0)', {'error'},
+               'print(move_to(1.0, 0.0).arrived)', 'True\n', exc='ValueError'),
+        attack('int_too_long_to_send', 'move_to(10 ** 5000, 0.0)', {'error'},
+               'print(move_to(1.0, 0.0).arrived)', 'True\n', exc='ValueError'),
+        attack('int_too_large_in_list', 'say(str(1), [10 ** 400])', {'error', 'ok'},
+               "say('hi')\nprint('said')", 'said\n'),
+    ],
+    # Standard-library helpers that compile source text from names the model controls. The
+    # payload would print INJECTED when the generated code is defined: it must never run.
+    'code_generation': [
+        attack('dataclass_annotation_from_type',
+               "import dataclasses\nC = type('C', (), {'__annotations__': "
+               "{\"x=print('INJECTED')\": int}})\nprint(dataclasses.dataclass(C))",
+               {'error'}, DATACLASS_CONTROL, 'P(x=1.0, tags=[])\n', exc='TypeError'),
+        attack('dataclass_decorator_options_from_type',
+               "from dataclasses import dataclass\nC = type('C', (), {'__annotations__': "
+               "{\"x=print('INJECTED')\": int}})\nprint(dataclass(frozen=True)(C))",
+               {'error'}, exc='TypeError'),
+        attack('dataclass_foreign_module',
+               "import dataclasses\nC = type('C', (), {'__module__': 'os', "
+               "'__annotations__': {'x': int}})\nprint(dataclasses.dataclass(C))",
+               {'error'}, exc='TypeError'),
+        attack('dataclass_renamed_base_field',
+               'import dataclasses\n@dataclasses.dataclass\nclass A:\n    x: int = 0\n'
+               "dataclasses.fields(A)[0].name = \"q=print('INJECTED')\"\n"
+               '@dataclasses.dataclass\nclass B(A):\n    y: int = 1\nprint(B())',
+               {'error'}, exc='TypeError'),
+        attack('dataclass_fake_base_fields',
+               'import dataclasses\nf = dataclasses.field(default=0)\n'
+               "f.name = \"q=print('INJECTED')\"\n"
+               "B = type('B', (), {'__dataclass_fields__': {'q': f}})\n"
+               '@dataclasses.dataclass\nclass C(B):\n    y: int = 1\nprint(C())',
+               {'error'}, exc='TypeError'),
+        attack('metaclass_from_type_of_a_class',
+               "import dataclasses\nT = type(int)\nC = T('C', (), {'__annotations__': "
+               "{\"x=print('INJECTED')\": int}})\nprint(dataclasses.dataclass(C))",
+               {'error'}, exc='TypeError'),
+        attack('metaclass_from_typing_origin',
+               'import dataclasses, typing\nT = typing.get_origin(typing.Type[int])\n'
+               "C = T('C', (), {'__annotations__': {\"x=print('INJECTED')\": int}})\n"
+               'print(dataclasses.dataclass(C))', {'error'}, exc='TypeError'),
+        attack('make_dataclass_bad_field_name',
+               "import dataclasses\nprint(dataclasses.make_dataclass('D', "
+               "[\"x=print('INJECTED')\"]))", {'error'}, exc='TypeError'),
+        attack('namedtuple_bad_field_name',
+               "import collections\nprint(collections.namedtuple('N', "
+               "[\"x=print('INJECTED')\"]))", {'error'}, exc='ValueError',
+               control="import collections\nprint(collections.namedtuple('N', 'a b')(1, 2))",
+               control_out='N(a=1, b=2)\n'),
+        attack('typing_namedtuple_bad_field_name',
+               "import typing\nprint(typing.NamedTuple('N', [(\"x=print('INJECTED')\", "
+               'int)]))', {'error'}, exc='ValueError'),
+        attack('forward_ref_evaluated_by_get_type_hints',
+               "import typing\nhints = getattr(typing, 'get_' + 'type_hints')", {'error'},
+               exc='AttributeError'),
+        attack('forward_ref_class', "import typing\nprint(getattr(typing, 'Forward' + 'Ref'))",
+               {'error'}, exc='AttributeError'),
     ],
     'time_bombs': [
         attack('del_method', 'class A:\n    def __del__(self):\n        pass', {'rejected'},

@@ -191,6 +191,10 @@ class EpisodeAgent(ABC):
         """Reset per-episode state before the first turn (inside the error handling)."""
         self.llm.reset()
 
+    def _episode_facts(self) -> dict[str, Any]:
+        """Return what the episode_start record should say about this agent's setup."""
+        return {}
+
     @abstractmethod
     def _turn(self, turn: int, episode: Episode, remaining: float) -> EpisodeResult | None:
         """Run one model reply and its action; return the result once the episode ended."""
@@ -243,7 +247,8 @@ class EpisodeAgent(ABC):
             {'role': 'user', 'content': self._first_message(task)},
         ], transcript=transcript, start=time.monotonic(), first=1 + len(examples))
         transcript.write('episode_start', task=task, mode=self.mode, backend=self.llm.describe(),
-                         config=asdict(cfg), system_prompt=self.system_prompt)
+                         config=asdict(cfg), system_prompt=self.system_prompt,
+                         **self._episode_facts())
         turn = 0
         result: EpisodeResult | None = None
         try:

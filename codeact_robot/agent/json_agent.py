@@ -326,8 +326,8 @@ class JsonToolAgent(EpisodeAgent):
             args, kwargs = (list(call.args), {}) if isinstance(call.args, list) else (
                 [], dict(call.args))
             bound = sig.bind(args, kwargs)
-        except TypeError as e:
-            return ToolResult(call.tool, call.args, False, error_type='TypeError',
+        except (TypeError, ValueError) as e:
+            return ToolResult(call.tool, call.args, False, error_type=type(e).__name__,
                               error_message=str(e))
         future = self._pool.submit(sig.func, *bound.args, **bound.kwargs)
         try:

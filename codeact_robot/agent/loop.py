@@ -213,6 +213,13 @@ class CodeActAgent(EpisodeAgent):
 
     # -- one turn --------------------------------------------------------------------------
 
+    def _episode_facts(self) -> dict[str, Any]:
+        # Which OS layers guard the model's code in this episode (a degraded sandbox shows).
+        layers = getattr(self._executor, 'checked_layers', None)
+        missing = getattr(self._executor, 'missing_layers', None)
+        return {} if layers is None else {'sandbox_layers': layers,
+                                           'sandbox_missing': list(missing or [])}
+
     def _start_episode(self) -> None:
         super()._start_episode()
         with self._outcome_lock:

@@ -12,10 +12,11 @@ Example::
 """
 
 from codeact_robot.executor.executor import Executor, ExecutorError
+from codeact_robot.executor.layers import SandboxUnavailableError
 from codeact_robot.executor.result import ApiCall, ExecStatus, ExecutionLimits, ExecutionResult
 from codeact_robot.executor.static_check import ALLOWED_MODULES, check_code
 
 __all__ = [
     'ALLOWED_MODULES', 'ApiCall', 'ExecStatus', 'ExecutionLimits', 'ExecutionResult',
-    'Executor', 'ExecutorError', 'check_code',
+    'Executor', 'ExecutorError', 'SandboxUnavailableError', 'check_code',
 ]

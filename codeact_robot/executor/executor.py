@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import logging
 import os
 import select
 import shutil
@@ -46,6 +47,7 @@ from typing import Any
 
 from codeact_robot.api import errors as api_errors
 from codeact_robot.api.robot_api import RobotApi
+from codeact_robot.executor import layers as sandbox_layers
 from codeact_robot.executor import static_check
 from codeact_robot.executor.result import (
     ApiCall,
@@ -59,6 +61,7 @@ from codeact_robot.executor.wire import (
     FrameReader,
     ProtocolError,
     Signature,
+    bounded,
     decode_arg,
     encode_result,
     result_message,
@@ -70,6 +73,7 @@ CHILD_SCRIPT = Path(__file__).with_name('sandbox_child.py')
 NOBODY_UID = 65534
 _SAFETY_ERRORS = ('SafetyStopError', 'EStopActiveError')
 _STDERR_CAP = 8192
+log = logging.getLogger(__name__)
 #: numpy parts that reach files, C memory or test tooling.
 MODULE_DENIED: dict[str, list[str]] = {
     'numpy': ['lib', 'ctypeslib', 'testing', 'f2py', 'distutils', 'DataSource', 'memmap', 'ma',
@@ -177,6 +181,7 @@ class _Child:
         self.start_seconds = 0.0
         self.killed_at: float | None = None
         self.reaped_at: float | None = None
+        self.layers_checked = False
 
     @property
     def pid(self) -> int:
@@ -287,7 +292,9 @@ class Executor:
                  extra_functions: Mapping[str, Callable[..., Any]] | None = None,
                  limits: ExecutionLimits | None = None,
                  on_stop: Callable[[str], None] | None = None,
-                 python_layer: bool = True, python: str | None = None) -> None:
+                 python_layer: bool = True, python: str | None = None,
+                 allow_degraded: bool | None = None,
+                 simulate_missing_layers: Iterable[str] = ()) -> None:
         """Create the executor and start its first child.
 
         Args:
@@ -302,6 +309,13 @@ class Executor:
             python_layer: False disables static checks and restricted builtins, leaving the
                 OS layers alone. Only for tests of the OS layers.
             python: Interpreter of the child (default: this one).
+            allow_degraded: Run even where the kernel lacks an OS layer (logged, and in
+                ``sandbox_layers``). None: the CODEACT_ROBOT_ALLOW_DEGRADED_SANDBOX variable.
+            simulate_missing_layers: Tests only: layers (``layers.LAYERS``) the child leaves
+                off as if the kernel lacked them.
+
+        Raises:
+            SandboxUnavailableError: an OS layer is missing and degraded mode was not chosen.
         """
         self.limits = limits or ExecutionLimits()
         self._api = api
@@ -349,7 +363,17 @@ class Executor:
             'read_dirs': _read_dirs(),
             'drop_uid': NOBODY_UID,
             'parent_pid': os.getpid(),
+            'simulate_missing': sorted(set(simulate_missing_layers)),
         }
+        unknown = set(simulate_missing_layers) - set(sandbox_layers.LAYERS)
+        if unknown:
+            raise ValueError(f'unknown sandbox layers {sorted(unknown)}')
+        self._allow_degraded = sandbox_layers.degraded_allowed() if allow_degraded is None \
+            else bool(allow_degraded)
+        self.missing_layers: list[str] = []
+        # What the first child reported (set once it passed the check; no child is started
+        # to read it, unlike sandbox_layers).
+        self.checked_layers: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, 'executor-api')
         # Children are started from one long-lived thread: they die with it (PDEATHSIG),
@@ -364,6 +388,12 @@ class Executor:
         self.last_kill_latency: float | None = None  # deadline -> child dead (last timeout)
         self.last_signal_latency: float | None = None  # deadline -> SIGKILL sent
         self._child = self._new_child()
+        try:
+            # Fail closed before any model code is accepted, not at the first run().
+            self._current_child()
+        except BaseException:
+            self.close()
+            raise
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Executor:
@@ -401,7 +431,29 @@ class Executor:
             # One more try with a fresh child (a spare may have been killed from outside).
             self._child = child = self._new_child()
             child.wait_ready(self.limits.start_timeout_s)
+        self._check_layers(child)
         return child
+
+    def _check_layers(self, child: _Child) -> None:
+        """Refuse a child whose OS layers are incomplete, unless degraded mode was chosen."""
+        if child.layers_checked:
+            return
+        report = (child.ready or {}).get('layers', {})
+        missing = sandbox_layers.missing_layers(report)
+        if missing and not self._allow_degraded:
+            self._child = None
+            child.close()
+            raise sandbox_layers.SandboxUnavailableError(
+                sandbox_layers.unavailable_message(missing))
+        if self.checked_layers is None:
+            if missing:
+                log.warning('sandbox running DEGRADED (allowed): missing %s; layers %s',
+                            ', '.join(missing), report)
+            else:
+                log.info('sandbox layers active: %s', report)
+            self.checked_layers = dict(report)
+        self.missing_layers = missing
+        child.layers_checked = True
 
     def _top_up_pool(self) -> None:
         """Start a spare child (after a step, so its start does not slow the step down)."""
@@ -486,7 +538,8 @@ class Executor:
             self._discard_child()
             child = self._current_child()
         run_start = time.monotonic()
-        state = _RunState(child, run_start + budget, budget, budget == left)
+        state = _RunState(child, run_start + budget, budget, budget == left,
+                          self.limits.max_recorded_calls)
         state.result.state_reset = stale
         self._cancel_reason = None
         self._running = child
@@ -551,9 +604,10 @@ class Executor:
                 type(call_id) is not int:
             return self._abort(st, ExecStatus.VIOLATION, 'ProtocolError',
                                f'call of an unknown function {clip(_text(name), 60)!r}')
-        if len(st.result.api_calls) >= self.limits.max_api_calls:
+        if st.calls >= self.limits.max_api_calls:
             return self._abort(st, ExecStatus.VIOLATION, 'ApiCallLimit',
                                f'more than {self.limits.max_api_calls} API calls in one step')
+        st.calls += 1
         began = time.monotonic()
         try:
             raw_args = message.get('args')
@@ -566,19 +620,21 @@ class Executor:
             return self._abort(st, ExecStatus.VIOLATION, 'ProtocolError',
                                f'malformed arguments: {exc}')
         sig = self._signatures[name]
-        record = {'name': name, 'args': args, 'kwargs': kwargs}
+        # What is kept of the call is bounded: the model may send 1 MB per argument.
+        record = {'name': name, 'args': bounded(args), 'kwargs': bounded(kwargs)}
         try:
             bound = sig.bind(args, kwargs)
-        except TypeError as exc:
-            st.result.api_calls.append(ApiCall(**record, ok=False, error_type='TypeError',
-                                               error_message=str(exc),
+        except (TypeError, ValueError) as exc:
+            err_type = type(exc).__name__
+            st.record(ApiCall(**record, ok=False, error_type=err_type,
+                                               error_message=clip(str(exc)),
                                                duration=time.monotonic() - began))
-            return self._reply_error(st, call_id, 'TypeError', str(exc))
+            return self._reply_error(st, call_id, err_type, str(exc))
         future = self._pool.submit(sig.func, *bound.args, **bound.kwargs)
         try:
             value = future.result(timeout=max(0.0, st.deadline - time.monotonic()))
         except concurrent.futures.TimeoutError:
-            st.result.api_calls.append(ApiCall(**record, ok=False, error_type='TimeoutError',
+            st.record(ApiCall(**record, ok=False, error_type='TimeoutError',
                                                error_message='still running at the deadline',
                                                duration=time.monotonic() - began))
             result = self._timeout(st)
@@ -587,7 +643,7 @@ class Executor:
         except api_errors.RobotApiError as exc:
             err_type = api_errors.error_name(exc)
             text = clip(str(exc))
-            st.result.api_calls.append(ApiCall(**record, ok=False, error_type=err_type,
+            st.record(ApiCall(**record, ok=False, error_type=err_type,
                                                error_message=text,
                                                duration=time.monotonic() - began))
             if isinstance(exc, api_errors.SafetyStopError):
@@ -596,7 +652,7 @@ class Executor:
                 self._stop_robot(st, f'safety: {name}: {text}')
             return self._reply_error(st, call_id, err_type, text)
         except Exception as exc:  # noqa: BLE001 - any other host failure is infrastructure
-            st.result.api_calls.append(ApiCall(**record, ok=False,
+            st.record(ApiCall(**record, ok=False,
                                                error_type='InfrastructureError',
                                                error_message=type(exc).__name__,
                                                duration=time.monotonic() - began))
@@ -608,7 +664,7 @@ class Executor:
         except (TypeError, RecursionError) as exc:
             return self._abort(st, ExecStatus.CRASHED, 'InfrastructureError',
                                f'{name}() returned an unsendable result: {exc}')
-        st.result.api_calls.append(ApiCall(**record, ok=True, result_summary=summarize(value),
+        st.record(ApiCall(**record, ok=True, result_summary=summarize(value),
                                            message=clip(result_message(value)),
                                            duration=time.monotonic() - began))
         try:
@@ -704,14 +760,23 @@ class _RunState:
     """Book-keeping of one run: deadline, result under construction, safety events."""
 
     def __init__(self, child: _Child, deadline: float, budget: float,
-                 episode_bound: bool) -> None:
+                 episode_bound: bool, max_recorded: int) -> None:
         self.child = child
         self.deadline = deadline
         self.budget = budget
         self.episode_bound = episode_bound
         self.safety_errors = 0
         self.output_chars = 0
+        self.calls = 0
         self.result = ExecutionResult(status=ExecStatus.CRASHED)
+        self.max_recorded = max_recorded
+
+    def record(self, call: ApiCall) -> None:
+        """Keep the call in the result, or only count it once max_recorded are kept."""
+        if len(self.result.api_calls) < self.max_recorded:
+            self.result.api_calls.append(call)
+        else:
+            self.result.unrecorded_calls += 1
 
     def add_output(self, stream: Any, data: Any, cap: int) -> None:
         if not isinstance(data, str) or stream not in ('stdout', 'stderr'):

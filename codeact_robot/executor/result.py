@@ -41,13 +41,14 @@ class ExecutionLimits:
     max_open_files: int = 32           # RLIMIT_NOFILE
     max_code_chars: int = 64_000       # longer code is rejected before parsing
     max_api_calls: int = 10_000        # per call; more is a violation
+    max_recorded_calls: int = 200      # per call kept in the result; the rest are counted
     start_timeout_s: float = 15.0      # a new child must report ready within this
     warm_pool: bool = True             # keep one started child in reserve
 
     def __post_init__(self) -> None:
         for name in ('call_timeout_s', 'episode_timeout_s', 'cpu_time_s', 'memory_mb',
                      'max_output_chars', 'max_file_mb', 'max_open_files', 'max_code_chars',
-                     'max_api_calls', 'start_timeout_s'):
+                     'max_api_calls', 'max_recorded_calls', 'start_timeout_s'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or \
                     not value > 0 or value != value or value == float('inf') and \
@@ -90,6 +91,7 @@ class ExecutionResult:
     output_truncated: bool = False
     violations: list[str] = field(default_factory=list)
     state_reset: bool = False  # the child was replaced: the model's variables are gone
+    unrecorded_calls: int = 0  # API calls made beyond ExecutionLimits.max_recorded_calls
 
     @property
     def ok(self) -> bool:
@@ -131,8 +133,9 @@ class ExecutionResult:
         if self.api_calls:
             shown = self.exc_message if self.status == ExecStatus.ERROR else None
             lines = [_call_line(c, shown) for c in self.api_calls[:max_calls]]
-            if len(self.api_calls) > max_calls:
-                lines.append(f'... {len(self.api_calls) - max_calls} more calls')
+            more = len(self.api_calls) - len(lines) + self.unrecorded_calls
+            if more > 0:
+                lines.append(f'... {more} more calls')
             parts.append('API calls:\n' + '\n'.join(lines))
         if not parts:
             parts.append('(no output)')

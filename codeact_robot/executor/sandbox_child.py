@@ -15,6 +15,7 @@ import builtins
 import ctypes
 import errno
 import json
+import keyword
 import os
 import resource
 import signal
@@ -300,20 +301,27 @@ def apply_seccomp():
 def apply_sandbox(config):
     """Apply every OS layer the kernel offers; return what is active."""
     layers = {}
-    set_rlimits(config['limits'])
-    layers['rlimits'] = True
-    layers['network'] = enter_network_namespace()
+    # Tests pretend the kernel lacks a layer (the executor must then refuse to run).
+    off = set(config.get('simulate_missing', ()))
+    if 'no_new_privs' in off:
+        off |= {'landlock', 'seccomp'}  # an unprivileged process needs it for both
+    if 'rlimits' not in off:
+        set_rlimits(config['limits'])
+    layers['rlimits'] = 'rlimits' not in off
+    layers['network'] = '' if 'network' in off else enter_network_namespace()
     layers['uid'] = os.geteuid()
-    layers['dropped_root'] = drop_root(config.get('drop_uid'))
+    layers['dropped_root'] = False if 'drop_root' in off else drop_root(config.get('drop_uid'))
     # Die with the parent (its spawning thread). Set after the uid change, which clears it.
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != config['parent_pid']:
         os._exit(70)  # the parent died before the line above: nobody will read our results
-    layers['no_new_privs'] = _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+    layers['no_new_privs'] = 'no_new_privs' not in off and \
+        _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
     # Not dumpable: other processes of the same uid cannot ptrace or read /proc/<pid>/mem.
     _libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
-    layers['landlock_abi'] = apply_landlock(config['read_dirs'], [config['scratch']])
-    layers['seccomp'] = apply_seccomp()
+    layers['landlock_abi'] = 0 if 'landlock' in off else apply_landlock(
+        config['read_dirs'], [config['scratch']])
+    layers['seccomp'] = False if 'seccomp' in off else apply_seccomp()
     return layers
 
 
@@ -375,6 +383,9 @@ class ModuleProxy:
         module = object.__getattribute__(self, '_m')
         runtime = object.__getattribute__(self, '_runtime')
         runtime.check_attribute(name, module.__name__)
+        guarded = runtime.guarded.get((module.__name__, name))
+        if guarded is not None:
+            return guarded
         value = getattr(module, name)
         if type(value) is type(sys):
             return runtime.wrap_module(value, name)
@@ -435,6 +446,18 @@ class Record:
         return f"{object.__getattribute__(self, '_n')}({inner})"
 
 
+_RECORD_CLASSES = {}
+
+
+def _record_class(name):
+    """Return the Record subclass named like the host's result type (``type(p).__name__``)."""
+    cls = _RECORD_CLASSES.get(name)
+    if cls is None:
+        safe = name if isinstance(name, str) and name.isidentifier() else 'Record'
+        cls = _RECORD_CLASSES[name] = type(safe, (Record,), {'__slots__': ()})
+    return cls
+
+
 def _rounded(value):
     if type(value) is float:
         return round(value, 2)
@@ -485,9 +508,48 @@ def decode(value):
         if '$dict' in value:
             return {k: decode(v) for k, v in value['$dict'].items()}
         if '$rec' in value:
-            return Record(value['$rec'], {k: decode(v) for k, v in value['f'].items()})
+            return _record_class(value['$rec'])(
+                value['$rec'], {k: decode(v) for k, v in value['f'].items()})
         return {k: decode(v) for k, v in value.items()}
     return value
+
+
+MODEL_MODULE = '__model__'
+
+
+def _check_class_for_codegen(cls):
+    """Refuse a class whose field names could smuggle code into generated source.
+
+    ``dataclasses`` writes ``__init__``/``__repr__``/... as source text from the annotation
+    names and runs it with ``exec``. A class statement only has identifiers there, but
+    three-argument ``type()`` takes any string; and a class claiming another module
+    (``'__module__': 'os'``) would get that module's globals for the generated code.
+    """
+    if not isinstance(cls, type):
+        raise TypeError('dataclass() takes a class')
+    if cls.__module__ != MODEL_MODULE:
+        raise TypeError('dataclass() in the sandbox only takes classes defined by your code')
+    names = list(cls.__dict__.get('__annotations__', {}))
+    # Inherited fields are written into the same source: a base's field records (their
+    # .name can be reassigned) and a fake __dataclass_fields__ from type() count too.
+    for base in cls.__mro__:
+        for key, field in dict(base.__dict__.get('__dataclass_fields__', {})).items():
+            names += [key, getattr(field, 'name', None)]
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise TypeError(f'field names must be identifiers, not {name!r}')
+
+
+def _guarded_dataclass(real):
+    def dataclass(cls=None, /, **options):
+        """dataclasses.dataclass, refusing classes whose fields are not identifiers."""
+        def wrap(c):
+            _check_class_for_codegen(c)
+            return real(c, **options)
+        return wrap if cls is None else wrap(cls)
+
+    dataclass.__module__ = 'dataclasses'
+    return dataclass
 
 
 class Runtime:
@@ -516,6 +578,11 @@ class Runtime:
         self.errors = self._make_errors(config['errors'])
         self.stdout = OutputStream(channel, 'stdout', self.budget)
         self.stderr = OutputStream(channel, 'stderr', self.budget)
+        self.guarded = {}
+        if self.python_layer:
+            import dataclasses
+            self.guarded[('dataclasses', 'dataclass')] = _guarded_dataclass(
+                dataclasses.dataclass)
         self.namespace = self._make_namespace(config['functions'])
 
     # -- restrictions
@@ -613,7 +680,13 @@ class Runtime:
             safe['__build_class__'] = builtins.__build_class__
         else:
             safe = dict(vars(builtins))  # test-only: the OS layers alone
-        namespace = {'__builtins__': safe, '__name__': '__model__'}
+        # The namespace is a registered module's dict: code the stdlib generates for the
+        # model's classes (dataclasses looks up sys.modules[cls.__module__]) then runs with
+        # these builtins, not with the real ones an unknown module would get.
+        module = type(sys)(MODEL_MODULE)
+        sys.modules[MODEL_MODULE] = module
+        namespace = module.__dict__
+        namespace.update({'__builtins__': safe, '__name__': MODEL_MODULE})
         for name, doc in functions:
             namespace[name] = self._make_proxy(name, doc)
         namespace.update(self.errors)

@@ -44,9 +44,26 @@ ALLOWED_DUNDER_DEFS: frozenset[str] = frozenset({
 })
 
 
+#: Special attributes the model may read: plain strings, the usual way to report what failed
+#: (``type(e).__name__``). ``__class__`` only on the way to one of them
+#: (``e.__class__.__name__``): the class itself leads to its metaclass, bases and subclasses.
+SAFE_DUNDER_READS: frozenset[str] = frozenset({
+    '__name__', '__qualname__', '__doc__', '__module__'})
+
+#: Names with one underscore that are public API: namedtuple's methods and fields.
+SAFE_UNDERSCORE_NAMES: frozenset[str] = frozenset({
+    '_asdict', '_replace', '_fields', '_make', '_field_defaults'})
+
+
+def _is_super_call(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+        node.func.id == 'super'
+
+
 class _Checker(ast.NodeVisitor):
     def __init__(self) -> None:
         self.problems: list[str] = []
+        self._allowed: set[int] = set()  # ids of attribute nodes a parent has vetted
 
     def _add(self, node: ast.AST, message: str) -> None:
         line = getattr(node, 'lineno', None)
@@ -86,8 +103,24 @@ class _Checker(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         self._check_name(node, node.id)
 
+    def _vetted_dunder(self, node: ast.Attribute) -> bool:
+        if not isinstance(node.ctx, ast.Load):
+            return False
+        if id(node) in self._allowed:
+            return True
+        if node.attr in SAFE_DUNDER_READS:
+            if isinstance(node.value, ast.Attribute) and node.value.attr == '__class__':
+                self._allowed.add(id(node.value))
+            return True
+        # super().__init__(...) and the other special methods a model's class may define
+        return node.attr in ALLOWED_DUNDER_DEFS and _is_super_call(node.value)
+
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if node.attr.startswith('_'):
+        if node.attr.startswith('__') and node.attr.endswith('__') and self._vetted_dunder(node):
+            pass
+        elif node.attr in SAFE_UNDERSCORE_NAMES and isinstance(node.ctx, ast.Load):
+            pass
+        elif node.attr.startswith('_'):
             self._add(node, f"access to private or special attribute '.{node.attr}' is not "
                             'allowed')
         elif node.attr in FORBIDDEN_ATTRIBUTES:

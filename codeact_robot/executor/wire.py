@@ -195,6 +195,35 @@ def encode_result(value: Any, depth: int = 0) -> Any:
     raise TypeError(f'result of type {type(value).__name__} cannot be sent to the sandbox')
 
 
+def bounded(value: Any, max_chars: int = 200, max_items: int = 20, depth: int = 0) -> Any:
+    """Return a copy of decoded plain data small enough to keep in records and transcripts.
+
+    Strings longer than ``max_chars`` and containers longer than ``max_items`` are cut, with
+    a note of what was left out; nesting below 4 levels becomes ``'...'``.
+    """
+    if isinstance(value, str):
+        if len(value) <= max_chars:
+            return value
+        return value[:max_chars] + f'... [{len(value) - max_chars} more characters]'
+    if depth >= 4 and isinstance(value, list | tuple | dict):
+        return '...'
+    if isinstance(value, list | tuple):
+        items = [bounded(v, max_chars, max_items, depth + 1) for v in value[:max_items]]
+        if len(value) > max_items:
+            items.append(f'... [{len(value) - max_items} more items]')
+        return type(value)(items)
+    if isinstance(value, dict):
+        out = {bounded(k, max_chars, max_items, depth + 1): bounded(v, max_chars, max_items,
+                                                                    depth + 1)
+               for k, v in list(value.items())[:max_items]}
+        if len(value) > max_items:
+            out['...'] = f'[{len(value) - max_items} more items]'
+        return out
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f'<integer of {value.bit_length()} bits>'
+    return value
+
+
 def summarize(value: Any, limit: int = 200) -> str:
     """Return a short text of a trusted host-side value."""
     text = repr(value)
@@ -241,7 +270,11 @@ def conform(value: Any, hint: Any, where: str) -> Any:
             return None
     elif hint is float:
         if type(value) in (int, float):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                raise ValueError(f'{where} is too large for a float (an integer of '
+                                 f'{value.bit_length()} bits)') from None
     elif hint in (int, str, bool):
         if type(value) is hint:
             return value
@@ -281,7 +314,19 @@ class Signature:
         self.doc = doc
 
     def bind(self, args: list[Any], kwargs: dict[str, Any]) -> inspect.BoundArguments:
-        """Bind and type-check plain-data arguments; raise TypeError with a clear message."""
+        """Bind and type-check plain-data arguments.
+
+        Raises:
+            TypeError: wrong arguments or types; ValueError: a value no parameter can hold
+                (e.g. an integer too large for a float). Both carry a message for the model;
+                nothing else escapes, whatever the child sent.
+        """
+        try:
+            return self._bind(args, kwargs)
+        except RecursionError:
+            raise ValueError(f'{self.name}(): arguments are nested too deeply') from None
+
+    def _bind(self, args: list[Any], kwargs: dict[str, Any]) -> inspect.BoundArguments:
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
