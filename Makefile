@@ -16,7 +16,7 @@ export ROS_DOMAIN_ID ?= $(shell shuf -i 1-101 -n 1)
 export MUJOCO_GL ?= egl
 export CODEACT_ROBOT_CACHE := $(CACHE)
 
-.PHONY: help setup test test-fast lint bench demo clean
+.PHONY: help setup test test-fast lint bench soak demo clean
 
 help:
 	@echo "make demo   set up (first time ~15 min) and run the warehouse demo with the embedded model"
@@ -67,6 +67,10 @@ lint: setup
 
 bench: setup
 	$(PY) -m bench.run_all $(BENCH)
+
+# 100 scripted CodeAct episodes back to back: memory, fds, threads, processes must stay flat.
+soak: $(STAMPS)/ros $(STAMPS)/interfaces $(STAMPS)/package
+	$(PY) -m bench.bench_soak $(SOAK_ARGS)
 
 demo: setup
 	$(VENV)/bin/codeact-robot demo --backend llama_cpp

@@ -44,12 +44,14 @@ def _double_robot() -> Iterator[RobotApi]:
     yield OfflineRobotDouble()
 
 
-def _embedded_robot() -> contextlib.AbstractContextManager[RobotApi]:
+@contextlib.contextmanager
+def _embedded_robot() -> Iterator[RobotApi]:
     from codeact_robot.ros_env import localhost_only
 
     localhost_only()  # embedded mode: DDS stays on loopback
-    from codeact_robot.nodes.bringup import embedded_robot  # lazy: pulls in ROS and MuJoCo
-    return embedded_robot()
+    from codeact_robot.nodes.bringup import start_embedded  # lazy: pulls in ROS and MuJoCo
+    with start_embedded() as stack:
+        yield stack.api
 
 
 ROBOTS: dict[str, Callable[[], contextlib.AbstractContextManager[RobotApi]]] = {

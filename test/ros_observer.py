@@ -117,6 +117,24 @@ class Observer:
         """Return the safety events after the first n."""
         return list(self.events[n:])
 
+    def reset_estop(self, timeout: float = 5.0) -> Trigger.Response:
+        """Call /estop/reset once and return its response."""
+        assert self.estop_reset.wait_for_service(timeout_sec=timeout)
+        done = threading.Event()
+        fut = self.estop_reset.call_async(Trigger.Request())
+        fut.add_done_callback(lambda _f: done.set())
+        assert done.wait(timeout), '/estop/reset did not answer'
+        return fut.result()
+
+    def release_and_reset_estop(self, timeout: float = 10.0) -> None:
+        """Release the e-stop button, then reset the latch (as a person would).
+
+        The release travels on /estop and the reset on a service, so the reset is repeated
+        until the node has seen the release (it refuses while the button is pressed).
+        """
+        self.estop_pub.publish(Bool(data=False))
+        wait_for(lambda: self.reset_estop().success, timeout, 'the e-stop reset')
+
     def send_raw(self, client: ActionClient, goal: object, timeout: float = 20.0) -> object:
         """Send an action goal directly (bypassing the API facade); return its result."""
         assert client.wait_for_server(timeout_sec=10.0)

@@ -151,3 +151,36 @@ def test_server_down():
     backend = OpenAiBackend(base_url=f'http://127.0.0.1:{port}/v1')
     with pytest.raises(LlmUnavailableError, match='no OpenAI-compatible server'):
         backend.complete(MESSAGES, timeout=5)
+
+
+def test_the_server_disappearing_mid_episode_ends_it_as_an_infrastructure_error(tmp_path):
+    from robot_doubles import WarehouseRobotDouble
+
+    from codeact_robot.agent import AgentConfig, CodeActAgent, read_transcript
+    from codeact_robot.api.robot_api import RobotApi
+    from codeact_robot.world import load_world
+
+    world = load_world('warehouse')
+    double = OpenAiServerDouble('I drive first.\n```python\nprint(move(0.3).arrived)\n```')
+    robot = WarehouseRobotDouble(world)
+
+    def on_event(event) -> None:
+        if event.phase == 'observed':  # the server goes away after the first turn
+            double.close()
+
+    backend = OpenAiBackend(model='qwen', base_url=double.base_url)
+    agent = CodeActAgent(llm=backend, robot=robot, world=world,
+                         config=AgentConfig(max_turns=4, n_examples=0,
+                                            functions=RobotApi.LLM_FUNCTIONS),
+                         runs_dir=tmp_path, on_event=on_event)
+    with agent:
+        result = agent.run('drive a little')
+    assert not result.success and result.turns == 2  # it failed while asking for turn 2
+    assert result.error == 'LlmUnavailableError' and 'no OpenAI-compatible server answers' in \
+        result.failure_reason
+    assert result.actions == ['move(0.3): arrived']  # what was done before is reported
+    assert robot.stops, 'the robot must be stopped when the model server goes away'
+    records = read_transcript(result.transcript_path)
+    assert [r['event'] for r in records] == ['episode_start', 'turn', 'episode_end']
+    assert records[1]['execution']['status'] == 'ok'
+    assert records[-1]['error'] == 'LlmUnavailableError'

@@ -21,8 +21,10 @@ import numpy as np
 import pytest
 
 from codeact_robot.safety.limits import SafetyLimits
+from codeact_robot.safety.monitor import EStopLatch
 from codeact_robot.skills import motion
 from codeact_robot.skills.controller import (
+    CLOCK_STOP_TIMEOUT,
     ESTOP_LATCHED,
     PLANNED,
     MotionSettings,
@@ -69,13 +71,13 @@ class Ports:
 class Bench:
     """The controller on a kinematic base: each ``cycle`` is one control period of sim time."""
 
-    def __init__(self, **limits: float) -> None:
+    def __init__(self, estop_state_file: str | None = None, **limits: float) -> None:
         self.t = 100.0
         self.ports = Ports()
         self.nav = Navigator(WORLD, scan_matching=False)
         self.ctl = SkillsController(self.nav, SafetyLimits(**limits), lambda: self.t,
                                     self.ports, MotionSettings(control_period=PERIOD),
-                                    sim_time=True)
+                                    sim_time=True, estop_state_file=estop_state_file)
         self.odom = (0.0, 0.0, 0.0)  # odom frame: the world start pose is its origin
         self.twist = (0.0, 0.0)
         self.obstacles = np.zeros((0, 2))  # map points the lidar sees
@@ -213,8 +215,33 @@ def test_the_e_stop_ends_a_motion_latches_and_only_a_reset_releases_it():
     grasp = b.ctl.grasp('red')
     assert (grasp.status, grasp.message) == (GraspStatus.ESTOP, ESTOP_LATCHED)
     assert not b.ports.suction
-    assert b.ctl.reset_estop('operator') and not b.ctl.reset_estop('operator')
+    assert b.ctl.reset_estop('operator') == (True, 'e-stop reset')
+    assert b.ctl.reset_estop('operator') == (True, 'e-stop was not latched')
     assert b.run(lambda: b.ctl.drive(0.5, 0.0, 0.0)).status == motion.ARRIVED
+
+
+def test_a_reset_while_the_e_stop_button_is_still_pressed_is_refused_and_logged():
+    b = Bench()
+    b.ctl.estop_input(True, 'button')
+    done, message = b.ctl.reset_estop('operator')
+    assert not done and 'still pressed' in message and b.ctl.estop.active
+    assert any(level == 'warning' and 'reset refused' in text for level, text in b.ports.lines)
+    b.ctl.estop_input(False, 'button')  # releasing alone restarts nothing
+    assert b.ctl.estop.active
+    assert b.ctl.reset_estop('operator') == (True, 'e-stop reset')
+    assert ('info', 'e-stop reset by a person (operator)') in b.ports.lines
+
+
+def test_a_latched_e_stop_survives_a_restart_through_its_state_file(tmp_path):
+    state = tmp_path / 'estop_latched'
+    Bench(estop_state_file=str(state)).ctl.press_estop('operator')
+    assert state.exists()
+    # The node restarts: a new controller reads the latch back and refuses to move.
+    b = Bench(estop_state_file=str(state))
+    assert b.ctl.estop.active and 'before a restart' in b.ctl.estop.reason
+    assert b.ctl.drive(0.5, 0.0, 0.0).status == motion.ESTOP
+    assert b.ctl.reset_estop('operator') == (True, 'e-stop reset') and not state.exists()
+    assert not EStopLatch(state).active
 
 
 def test_an_e_stop_pressed_during_a_control_step_keeps_its_command_off_the_base():
@@ -353,6 +380,79 @@ def test_a_stop_request_ends_the_motion_and_zero_velocity_follows():
     for _ in range(3):
         b.cycle()
     assert b.ports.cmds[-3:] == [(0.0, 0.0)] * 3
+
+
+def test_a_stop_requested_while_a_route_is_planned_keeps_the_robot_still():
+    b = Bench()
+    plan = b.ctl.plan
+
+    def plan_then_stop(*args: Any) -> Any:
+        result = plan(*args)
+        b.ctl.request_stop('user said stop', 'operator')  # arrives while the goal plans
+        return result
+
+    b.ctl.plan = plan_then_stop
+    goal = WORLD.places['aisle 2 west']
+    out = b.run(lambda: b.ctl.move_to(goal.x, goal.y, goal.theta, 0.0, []))
+    assert out.status == motion.SAFETY_STOP and 'while the motion was planned' in out.message
+    assert all(cmd == (0.0, 0.0) for cmd in b.ports.cmds) and b.ctl.active is None
+    b.ctl.plan = plan  # the next goal is not affected by the old stop
+    assert b.run(lambda: b.ctl.drive(0.3, 0.0, 0.0)).status == motion.ARRIVED
+
+
+def test_a_second_velocity_commander_stops_the_robot_and_blocks_motions_until_it_goes():
+    b = Bench()
+
+    def teleop_appears(bench: Bench) -> None:
+        if bench.t > 101.0 and not bench.ctl.foreign_commanders:
+            bench.ctl.set_foreign_commanders(['/teleop'])
+
+    out = b.run(lambda: b.ctl.drive(2.0, 0.0, 0.0), during=teleop_appears)
+    assert out.status == motion.SAFETY_STOP and '/teleop' in out.message
+    assert 'foreign_cmd_vel' in b.ports.kinds() and b.ports.cmds[-1] == (0.0, 0.0)
+    refused = b.ctl.drive(0.5, 0.0, 0.0)
+    assert refused.status == motion.REFUSED and 'stop it first' in refused.message
+    assert b.ctl.status()[0] == 'error' and '/teleop' in b.ctl.status()[1]
+    b.ctl.set_foreign_commanders([])
+    assert b.run(lambda: b.ctl.drive(0.5, 0.0, 0.0)).status == motion.ARRIVED
+
+
+def test_a_simulated_clock_that_stops_during_a_motion_ends_it(monkeypatch):
+    b = Bench()
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.setdefault('out', b.ctl.drive(2.0, 0.0, 0.0)),
+                              daemon=True)
+    thread.start()
+    wait_until = time.monotonic() + 10.0
+    while b.ctl.active is None and time.monotonic() < wait_until:
+        time.sleep(0.001)
+    for _ in range(10):
+        b.cycle()
+    assert b.speed() > 0.0
+    # The simulator dies: no more cycles and no more simulated time; the watchdog thread alone
+    # keeps running, and a while later (wall time) it finds the clock still.
+    b.ctl.watch_once()
+    assert b.ctl.active is not None, 'a clock still for a moment is a pause, not a stop'
+    real = time.monotonic
+    monkeypatch.setattr(time, 'monotonic', lambda: real() + CLOCK_STOP_TIMEOUT + 1.0)
+    b.ctl.watch_once()
+    thread.join(5.0)
+    assert box['out'].status == motion.SAFETY_STOP and 'clock stopped' in box['out'].message
+    assert 'clock_stopped' in b.ports.kinds() and b.ports.cmds[-1] == (0.0, 0.0)
+
+
+def test_limits_may_be_tightened_at_run_time_but_not_loosened_past_the_configured_ones():
+    b = Bench(max_linear_speed=0.5, min_obstacle_distance=0.3)
+    with pytest.raises(ValueError, match='configured 0.5'):
+        b.ctl.set_limits(max_linear_speed=0.8)
+    with pytest.raises(ValueError, match='below the configured 0.3'):
+        b.ctl.set_limits(min_obstacle_distance=0.2)
+    assert b.ctl.limits.max_linear_speed == 0.5
+    b.ctl.set_limits(max_linear_speed=0.3, min_obstacle_distance=0.5)
+    assert (b.ctl.limits.max_linear_speed, b.ctl.safety.limits.min_obstacle_distance) == (
+        0.3, 0.5)
+    b.ctl.set_limits(max_linear_speed=0.5)  # back up to the ceiling is allowed
+    assert b.ctl.limits.max_linear_speed == 0.5
 
 
 def test_carrying_a_box_enlarges_the_body_the_safety_layer_and_planner_use():

@@ -13,10 +13,10 @@ import time
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
+from geometry_msgs.msg import Twist
 from rclpy.parameter import Parameter
 from ros_observer import SPEED_LIMIT, Observer
 from std_msgs.msg import Bool
-from std_srvs.srv import Trigger
 
 from codeact_robot.api.errors import EStopActiveError, InvalidArgumentError, SafetyStopError
 from codeact_robot.nodes.bringup import start_embedded
@@ -183,21 +183,54 @@ def test_estop_latches_until_a_person_resets_it(stack, obs):
     t0 = time.monotonic()
     with pytest.raises(EStopActiveError):
         api.move(0.3)
-    # Releasing the button does not restart anything.
+    # Releasing the button does not restart anything. The node ignores the release, so
+    # wait until it has published two more diagnostics after it, still latched.
+    n_diag = len(obs.diagnostics)
     obs.estop_pub.publish(Bool(data=False))
-    time.sleep(0.3)
+    def skills_status_after_release() -> list[DiagnosticStatus]:
+        return [s for d in obs.diagnostics[n_diag + 1:] for s in d.status if 'skills' in s.name]
+
+    wait_for(lambda: skills_status_after_release(), 10.0, 'a diagnostic after the release')
+    assert all(s.level == DiagnosticStatus.ERROR for s in skills_status_after_release())
     with pytest.raises(EStopActiveError):
         api.turn(0.5)
     assert all(v == 0.0 and w == 0.0 for _, v, w in obs.cmds_since(t0))
     wait_for(lambda: any(s.level == DiagnosticStatus.ERROR
                          for d in obs.diagnostics[-3:] for s in d.status), 5.0,
              'an ERROR diagnostic while latched')
-    assert obs.estop_reset.wait_for_service(timeout_sec=5.0)
-    done = threading.Event()
-    fut = obs.estop_reset.call_async(Trigger.Request())
-    fut.add_done_callback(lambda _f: done.set())
-    assert done.wait(5.0) and fut.result().success
+    assert obs.reset_estop().success
     assert api.turn(0.3).arrived
+
+
+def test_a_reset_while_the_button_is_still_pressed_is_refused(stack, obs):
+    obs.estop_pub.publish(Bool(data=True))
+    wait_for(lambda: stack.skills.controller.estop_pressed, 5.0, 'the press to arrive')
+    refused = obs.reset_estop()
+    assert not refused.success and 'still pressed' in refused.message
+    with pytest.raises(EStopActiveError):
+        stack.api.turn(0.3)
+    obs.release_and_reset_estop()
+    assert stack.api.turn(0.3).arrived
+
+
+def test_a_second_cmd_vel_publisher_stops_the_robot_until_it_goes(stack, obs):
+    api = stack.api
+    n_events = len(obs.events)
+    # A teleop-like second commander: the observer node itself publishes on /cmd_vel.
+    teleop = obs.node.create_publisher(Twist, '/cmd_vel', 10)
+    try:
+        wait_for(lambda: any(e.kind == 'foreign_cmd_vel' for e in obs.events_since(n_events)),
+                 10.0, 'the foreign_cmd_vel safety event')
+        with pytest.raises(SafetyStopError, match='test_observer'):
+            api.move(0.3)
+        wait_for(lambda: any(s.level == DiagnosticStatus.ERROR and 'test_observer' in s.message
+                             for d in obs.diagnostics[-2:] for s in d.status), 5.0,
+                 'an ERROR diagnostic naming the other publisher')
+    finally:
+        obs.node.destroy_publisher(teleop)
+    wait_for(lambda: not stack.skills.controller.foreign_commanders, 10.0,
+             'the other publisher to be gone')
+    assert api.move(0.3).arrived
 
 
 @pytest.mark.acceptance
@@ -215,10 +248,7 @@ def test_estop_during_motion_stops_the_robot(stack, obs):
         assert obs.cmds_since(t0) and all(v == 0.0 and w == 0.0 for _, v, w in obs.cmds_since(
             t0 + 0.2))
     finally:
-        done = threading.Event()
-        fut = obs.estop_reset.call_async(Trigger.Request())
-        fut.add_done_callback(lambda _f: done.set())
-        assert done.wait(5.0) and fut.result().success
+        obs.release_and_reset_estop()
 
 
 @pytest.mark.acceptance
@@ -241,7 +271,7 @@ def test_stale_odometry_stops_the_robot(stack, obs):
     finally:
         sim.set_parameters([Parameter('odom_rate', value=50.0)])
     t0 = time.monotonic()
-    time.sleep(0.5)
+    obs.wait_at_rest()  # at least 0.5 s of simulated time without motion
     assert all(v == 0.0 and w == 0.0 for _, v, w in obs.cmds_since(t0))
 
 
@@ -251,6 +281,11 @@ def test_safety_limit_parameters_are_validated(stack):
     assert not bad[0].successful
     bad = skills.set_parameters([Parameter('min_obstacle_distance', value=-1.0)])
     assert not bad[0].successful
+    # In range, but looser than the parameter file the node started with (0.5 m/s): another
+    # participant of the graph may tighten the limits, never raise them.
+    bad = skills.set_parameters([Parameter('max_linear_speed', value=0.8)])
+    assert not bad[0].successful and 'configured 0.5' in bad[0].reason
+    assert skills.get_parameter('max_linear_speed').value == 0.5
     ok = skills.set_parameters([Parameter('max_linear_speed', value=0.4)])
     assert ok[0].successful
     try:

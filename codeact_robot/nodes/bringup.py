@@ -1,16 +1,15 @@
 """Start the robot stack in this process and hand out a ready RosRobotApi.
 
-``embedded_robot()`` runs the MuJoCo simulator node, the skills node and a client node on one
-NodeRunner; ``connect_robot()`` talks to an external robot (Gazebo or hardware), starting the
+``start_embedded()`` runs the MuJoCo simulator node, the skills node and a client node on one
+NodeRunner; ``start_connected()`` talks to an external robot (Gazebo or hardware), starting the
 skills node here unless one already runs. Both wait (bounded) until odometry and lidar arrive
-and the skills' action servers answer, and both stop the robot before they close.
+and the skills' action servers answer. The RobotStack they return stops the robot before it
+closes, also as a context manager: ``with start_embedded() as stack: stack.api.go_to(...)``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +44,12 @@ class RobotStack:
             time.sleep(0.2)  # let the zero command reach the base before the nodes go
         finally:
             self.runner.close(timeout)
+
+    def __enter__(self) -> RobotStack:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _overrides(config: str | None, node: str, params: dict[str, Any]) -> list[Parameter]:
@@ -111,20 +116,6 @@ def start_embedded(world: str = 'warehouse', scenario: str = 'default', seed: in
         raise
 
 
-@contextmanager
-def embedded_robot(world: str = 'warehouse', scenario: str = 'default', seed: int = 0,
-                   real_time_factor: float = 1.0, **kwargs: Any) -> Iterator[RosRobotApi]:
-    """Yield a ready RosRobotApi on the embedded simulator; stop the robot and close after.
-
-    Keyword arguments are those of start_embedded().
-    """
-    stack = start_embedded(world, scenario, seed, real_time_factor, **kwargs)
-    try:
-        yield stack.api
-    finally:
-        stack.close()
-
-
 def start_connected(world: str = 'warehouse', *, start_skills: bool | None = None,
                     config: str | None = 'hardware.yaml',
                     skills_params: dict[str, Any] | None = None, localhost: bool = False,
@@ -163,17 +154,3 @@ def start_connected(world: str = 'warehouse', *, start_skills: bool | None = Non
     except BaseException:
         runner.close()
         raise
-
-
-@contextmanager
-def connect_robot(world: str = 'warehouse', **kwargs: Any) -> Iterator[RosRobotApi]:
-    """Yield a ready RosRobotApi for an external robot; stop it and close after.
-
-    Keyword arguments are those of start_connected().
-    """
-    stack = start_connected(world, **kwargs)
-    try:
-        yield stack.api
-    finally:
-        stack.close()
-

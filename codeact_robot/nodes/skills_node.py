@@ -90,7 +90,8 @@ class SkillsNode(Node):
                                   **{k: float(p(k).value) for k in MOTION_SETTINGS})
         self.controller = SkillsController(
             self.nav, SafetyLimits(**{k: float(p(k).value) for k in LIMIT_SPECS}), self._now,
-            self, settings, sim_time=bool(p('use_sim_time').value))
+            self, settings, sim_time=bool(p('use_sim_time').value),
+            estop_state_file=p('estop_state_file').value or None)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._io = ReentrantCallbackGroup()
         self._declare_interfaces(period)
@@ -247,14 +248,11 @@ class SkillsNode(Node):
         return response
 
     def _on_estop(self, msg: Bool) -> None:
-        if msg.data:  # releasing the button does not restart anything: /estop/reset does
-            self.controller.press_estop('operator')
+        self.controller.estop_input(bool(msg.data), 'operator')
 
     def _srv_estop_reset(self, request: Trigger.Request, response: Trigger.Response
                          ) -> Trigger.Response:
-        was = self.controller.reset_estop('operator')
-        response.success = True
-        response.message = 'e-stop reset' if was else 'e-stop was not latched'
+        response.success, response.message = self.controller.reset_estop('operator')
         return response
 
     # -- control loop -------------------------------------------------------------------------
@@ -407,7 +405,18 @@ class SkillsNode(Node):
 
     # -- diagnostics ----------------------------------------------------------------------------
 
+    def _check_cmd_vel_publishers(self) -> None:
+        """Tell the controller which other nodes publish on our velocity command topic."""
+        if not self.get_parameter('exclusive_cmd_vel').value:
+            return
+        me = (self.get_name(), self.get_namespace())
+        others = [f'{i.node_namespace.rstrip("/")}/{i.node_name}'
+                  for i in self.get_publishers_info_by_topic(self._cmd_pub.topic_name)
+                  if (i.node_name, i.node_namespace) != me]
+        self.controller.set_foreign_commanders(others)
+
     def _publish_diagnostics(self) -> None:
+        self._check_cmd_vel_publishers()
         ctl = self.controller
         level, message, values = ctl.status()
         values['caught_up'] = ', '.join(f'{k}: {n}' for k, n in sorted(self.caught_up.items()))
@@ -435,3 +444,7 @@ def main(args: list[str] | None = None) -> None:
     remove_stale_shared_memory()
     rclpy.init(args=args)
     spin_until_shutdown(SkillsNode, num_threads=4)
+
+
+if __name__ == '__main__':
+    main()

@@ -50,6 +50,12 @@ def declare_skills_parameters(node: Node) -> None:
             ('gripper_state_topic', '/gripper/state', 'Suction state (GripperState).'),
             ('estop_topic', '/estop', 'E-stop input (std_msgs/Bool, latches on true).')):
         declare(name, topic, what)
+    declare('exclusive_cmd_vel', True, 'Stop the robot and refuse motions while another node '
+            'publishes on cmd_vel_topic (it would drive past the safety layer); false for a '
+            'base behind a velocity multiplexer.')
+    node.declare_parameter('estop_state_file', '', describe(
+        'File that keeps a latched e-stop across restarts of this node (~ expands); empty = '
+        'in memory only. config/hardware.yaml sets one.', read_only=True))
     for name, spec in LIMIT_SPECS.items():
         declare(name, getattr(SafetyLimits(), name), spec.description, spec.low, spec.high)
     declare('scan_matching', True, 'Correct odometry drift by aligning each lidar sweep with '

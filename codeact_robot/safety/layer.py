@@ -32,6 +32,8 @@ STALE_ODOM = 'stale_odom'
 STALE_SCAN = 'stale_scan'
 OBSTACLE_STOP = 'obstacle_stop'
 SPEED_LIMITED = 'speed_limited'
+FOREIGN_COMMANDER = 'foreign_cmd_vel'  # another node publishes velocity commands
+CLOCK_STOPPED = 'clock_stopped'  # simulated time stood still during a motion (simulator gone)
 # Kinds that end a motion because an input or the loop failed (not the world): a false one is
 # a stop when nothing is wrong, so the evaluation counts them apart.
 STALL_KINDS = (COMMAND_TIMEOUT, STALE_ODOM, STALE_SCAN)

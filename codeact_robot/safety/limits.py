@@ -13,6 +13,8 @@ class LimitSpec:
     low: float
     high: float
     description: str
+    #: Which way the limit gets safer; at run time it may only move that way (tighten).
+    safer: str = 'lower'
 
 
 LIMIT_SPECS: dict[str, LimitSpec] = {
@@ -22,7 +24,7 @@ LIMIT_SPECS: dict[str, LimitSpec] = {
     'max_angular_accel': LimitSpec(0.05, 10.0, 'Largest change of commanded turn rate (rad/s^2).'),
     'min_obstacle_distance': LimitSpec(
         0.05, 2.0, 'Stop when a lidar return in the direction of travel is closer than this to '
-                   'the robot body (m).'),
+                   'the robot body (m).', safer='higher'),
     'stale_timeout': LimitSpec(
         0.05, 5.0, 'Hold the robot at zero velocity when odom or scan is older than this, on '
                    'the clock the data is stamped with (s).'),
@@ -40,7 +42,8 @@ LIMIT_SPECS: dict[str, LimitSpec] = {
     'max_wait': LimitSpec(0.0, 600.0, 'Longest wait() (s).'),
     'overshoot_margin': LimitSpec(
         0.0, 0.3, 'Fraction below max_linear_speed where commands are capped: wheel controllers '
-                  'overshoot a speed step by a few percent, and the limit holds for true speed.'),
+                  'overshoot a speed step by a few percent, and the limit holds for true speed.',
+        safer='higher'),
 }
 
 
@@ -77,6 +80,20 @@ class SafetyLimits:
             raise ValueError(f'unknown safety limits: {sorted(unknown)}')
         values.update(changes)
         return SafetyLimits(**values)
+
+
+def check_tightening(name: str, value: float, configured: float) -> None:
+    """Raise ValueError unless ``value`` is at least as safe as the ``configured`` one.
+
+    The configured limits (the parameter file the node started with) are a ceiling: another
+    participant of the ROS graph may tighten them at run time, never loosen them.
+    """
+    safer = LIMIT_SPECS[name].safer
+    if (value > configured) if safer == 'lower' else (value < configured):
+        bound = 'above' if safer == 'lower' else 'below'
+        raise ValueError(f'{name}={value:g} is {bound} the configured {configured:g}: at run '
+                         'time safety limits may only be tightened (restart the skills node '
+                         'with a new parameter file to loosen them)')
 
 
 def check_limit(name: str, value: object) -> float:

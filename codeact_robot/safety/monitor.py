@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -55,11 +57,20 @@ def clearance_ahead(points: np.ndarray, footprint: Footprint, direction: float,
 
 
 class EStopLatch:
-    """A latched emergency stop: set by anyone, cleared only by an explicit reset."""
+    """A latched emergency stop: set by anyone, cleared only by an explicit reset.
 
-    def __init__(self) -> None:
+    With a ``state_file`` the latch outlives the process: it is written (fsynced) when the
+    latch is set and removed on reset, and a latch found there at start is active again, so a
+    restarted skills node does not drive a robot someone stopped.
+    """
+
+    def __init__(self, state_file: str | os.PathLike[str] | None = None) -> None:
         self._lock = threading.Lock()
         self._reason: str | None = None
+        self._file = Path(state_file).expanduser() if state_file else None
+        if self._file is not None and self._file.exists():
+            before = self._file.read_text(encoding='utf-8', errors='replace').strip()
+            self._reason = f'latched before a restart: {before or "e-stop"}'
 
     @property
     def active(self) -> bool:
@@ -77,6 +88,7 @@ class EStopLatch:
             first = self._reason is None
             if first:
                 self._reason = reason
+                self._persist(reason)
             return first
 
     def reset(self) -> bool:
@@ -84,7 +96,20 @@ class EStopLatch:
         with self._lock:
             was = self._reason is not None
             self._reason = None
+            if self._file is not None:
+                self._file.unlink(missing_ok=True)
             return was
+
+    def _persist(self, reason: str) -> None:
+        if self._file is None:
+            return
+        self._file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._file.with_name(self._file.name + '.tmp')
+        with tmp.open('w', encoding='utf-8') as f:
+            f.write(reason + '\n')
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._file)
 
 
 class JumpSafeClock:

@@ -56,6 +56,8 @@ def check_names(name: str, value: object, known: Iterable[str]) -> list[str]:
     if not isinstance(value, list | tuple):
         raise InvalidArgumentError(f'{name} must be a list of names such as ["aisle 2"], got '
                                    f'{type(value).__name__}')
+    if len(value) > 100:
+        raise InvalidArgumentError(f'{name} has {len(value)} names; at most 100')
     known_list = sorted(known)
     by_key = {normalize_name(k): k for k in known_list}
     out: list[str] = []
@@ -65,7 +67,7 @@ def check_names(name: str, value: object, known: Iterable[str]) -> list[str]:
                                        f'{type(item).__name__} {_short(item)}')
         match = by_key.get(normalize_name(item))
         if match is None:
-            raise InvalidArgumentError(f'unknown name {item!r} in {name}; known: '
+            raise InvalidArgumentError(f'unknown name {_short(item)} in {name}; known: '
                                        f'{", ".join(known_list)}')
         out.append(match)
     return out

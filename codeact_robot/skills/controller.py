@@ -32,7 +32,7 @@ from codeact_robot.nav.geometry import Pose2, to_parent
 from codeact_robot.nav.planner import Plan
 from codeact_robot.safety import layer as events
 from codeact_robot.safety.layer import CycleInput, SafetyLayer
-from codeact_robot.safety.limits import SafetyLimits
+from codeact_robot.safety.limits import SafetyLimits, check_tightening
 from codeact_robot.safety.monitor import EStopLatch, JumpSafeClock, clearance_ahead, staleness
 from codeact_robot.safety.validation import check_names, check_number
 from codeact_robot.safety.watchdog import LoopWatchdog, WatchInput
@@ -47,6 +47,9 @@ FINAL_MARGIN = 0.05
 PLANNED = 'planned'  # plan_route's status for a route that exists and may be driven
 # Cycles of zero velocity published after a motion ends (the base sees the stop for sure).
 ZERO_CYCLES = 10
+#: Wall seconds without simulated time passing that end a motion under ``use_sim_time``: a
+#: simulator paused that long, or gone, leaves a motion nobody can supervise.
+CLOCK_STOP_TIMEOUT = 5.0
 
 ESTOP_LATCHED = 'the e-stop is latched; a person must reset it. Do not retry.'
 
@@ -105,12 +108,13 @@ class SkillsController:
 
     def __init__(self, nav: Navigator, limits: SafetyLimits, clock: Callable[[], float],
                  ports: ControllerPorts, settings: MotionSettings | None = None,
-                 sim_time: bool = False) -> None:
+                 sim_time: bool = False, estop_state_file: str | None = None) -> None:
         """Create the controller.
 
         ``clock`` returns the time the robot's data is stamped with, in seconds (the node
         clock: simulation time under ``use_sim_time``); ``sim_time`` says whether sensor
-        stamps are on that clock (else data is timed at receipt).
+        stamps are on that clock (else data is timed at receipt). ``estop_state_file`` keeps
+        a latched e-stop across restarts (``EStopLatch``); None keeps it in memory only.
         """
         self.nav = nav
         self.world = nav.world
@@ -121,7 +125,10 @@ class SkillsController:
         self.lock = threading.RLock()
         self._goal_lock = threading.Lock()
         self.limits = limits
-        self.estop = EStopLatch()
+        self.configured_limits = limits  # the ceiling run-time changes may not exceed
+        self.estop = EStopLatch(estop_state_file)
+        self.estop_pressed = False  # the button's last state (/estop)
+        self.foreign_commanders: list[str] = []  # other /cmd_vel publishers (nodes)
         self.safety = SafetyLayer(limits, self.estop, self.settings.control_period)
         self.watchdog = LoopWatchdog(limits)
         # Safety times: the data clock made jump-safe (a clock set back keeps old data old).
@@ -132,6 +139,7 @@ class SkillsController:
         self.holds: dict[str, int] = {}
         self.held: str | None = None
         self.last_tick: float | None = self.safe_clock.now()
+        self._clock_seen = (self.last_tick, time.monotonic())  # (data clock, wall) it last moved
         self._zero_cycles = 0
         # Sensor state: odom/scan stamps on the jump-safe clock.
         self.odom_stamp: float | None = None
@@ -146,7 +154,14 @@ class SkillsController:
     # -- settings and limits ------------------------------------------------------------------
 
     def set_limits(self, **changes: float) -> None:
-        """Change safety limits at run time (already range-checked); ValueError if incoherent."""
+        """Tighten safety limits at run time (already range-checked).
+
+        Raises:
+            ValueError: a limit would be looser than configured at start, or the set would be
+                incoherent (stall_timeout below command_timeout).
+        """
+        for name, value in changes.items():
+            check_tightening(name, value, getattr(self.configured_limits, name))
         with self.lock:
             self.limits = self.limits.replace(**changes)
             self.safety.limits = self.limits
@@ -221,12 +236,42 @@ class SkillsController:
                                   source)
         self.request_stop('e-stop pressed', source, estop=True)
 
-    def reset_estop(self, source: str) -> bool:
-        """Release a latched e-stop; return whether it was latched."""
+    def set_foreign_commanders(self, names: list[str]) -> None:
+        """Report the other nodes publishing velocity commands to the base.
+
+        While any does, the robot is stopped and no motion starts: a second commander (a
+        teleop, another planner) would drive past every check of the safety layer.
+        """
+        names = sorted(names)
+        with self.lock:
+            if names == self.foreign_commanders:
+                return
+            self.foreign_commanders = names
+        if names:
+            reason = (f'another node publishes velocity commands ({", ".join(names)}); motions '
+                      'are refused until it stops')
+            self.ports.emit_event(events.FOREIGN_COMMANDER, reason, 'skills')
+            self.request_stop(reason, 'skills')
+        else:
+            self.ports.log('info', 'no other velocity command publisher any more')
+
+    def estop_input(self, pressed: bool, source: str) -> None:
+        """Take the e-stop button's state: pressing latches; releasing alone restarts nothing."""
+        self.estop_pressed = pressed
+        if pressed:
+            self.press_estop(source)
+
+    def reset_estop(self, source: str) -> tuple[bool, str]:
+        """Release a latched e-stop unless its button is still pressed: (done, message)."""
+        if self.estop_pressed:
+            message = 'the e-stop button is still pressed: release it, then reset'
+            self.ports.log('warning', f'e-stop reset refused ({source}): {message}')
+            return False, message
         was = self.estop.reset()
         if was:
             self.ports.emit_event(events.ESTOP, 'e-stop reset by a person', source)
-        return was
+            self.ports.log('info', f'e-stop reset by a person ({source})')
+        return True, 'e-stop reset' if was else 'e-stop was not latched'
 
     # -- the control loop ---------------------------------------------------------------------
 
@@ -320,8 +365,10 @@ class SkillsController:
         # Data-clock time (sim time under use_sim_time): a paused simulator pauses the robot
         # too, which is no stall. Jump-safe: a clock set back does not hide a stall.
         active = self.active
-        out = self.watchdog.check(WatchInput(self.safe_clock.now(), self.last_tick,
-                                             active is not None))
+        now = self.safe_clock.now()
+        if self._clock_stopped(now, active):
+            return
+        out = self.watchdog.check(WatchInput(now, self.last_tick, active is not None))
         if out.hold is None and out.stop is None:
             return
         # Zero first, without the lock: a hung control step may hold it.
@@ -338,6 +385,23 @@ class SkillsController:
                 finally:
                     self.lock.release()
             self._note_hold(*out.hold)
+
+    def _clock_stopped(self, now: float, active: ActiveMotion | None) -> bool:
+        """End a motion when simulated time has stood still for CLOCK_STOP_TIMEOUT wall s."""
+        wall = time.monotonic()
+        if now != self._clock_seen[0] or active is None or not self.sim_time:
+            self._clock_seen = (now, wall)
+            return False
+        still = wall - self._clock_seen[1]
+        if still <= CLOCK_STOP_TIMEOUT:
+            return False
+        reason = (f'the clock stopped: no simulated time passed for {still:.1f} s (is the '
+                  'simulator running?)')
+        self.ports.publish_cmd(0.0, 0.0)
+        self._finish(active, MotionOutcome(motion.SAFETY_STOP, f'safety stop: {reason}'),
+                     lock_timeout=0.2)
+        self.ports.emit_event(events.CLOCK_STOPPED, reason, 'skills')
+        return True
 
     def _note_hold(self, kind: str, reason: str) -> None:
         """Count a hold (zero velocity, motion kept); log when holding starts."""
@@ -389,10 +453,15 @@ class SkillsController:
     def run_motion(self, task: FollowPathTask | DriveTask, budget: float,
                    should_cancel: Callable[[], bool] = lambda: False,
                    min_clearance: float | None = None, max_speed: float | None = None,
-                   feedback: Callable[[ActiveMotion], None] | None = None) -> MotionOutcome:
-        """Run a motion task on the control loop and block until it ends (bounded)."""
+                   feedback: Callable[[ActiveMotion], None] | None = None,
+                   epoch: int | None = None) -> MotionOutcome:
+        """Run a motion task on the control loop and block until it ends (bounded).
+
+        ``epoch`` is ``stop_epoch`` when the goal arrived: a stop requested since (while the
+        goal was validated and planned) ends it here, before any command.
+        """
         active = ActiveMotion(task, should_cancel, min_clearance, max_speed)
-        refusal = self._refuse_start()
+        refusal = self._refuse_start(epoch, should_cancel)
         if refusal is not None:
             return refusal
         reason = self._stale_odom_at_start()
@@ -401,7 +470,7 @@ class SkillsController:
                                   'skills')
             return MotionOutcome(motion.SAFETY_STOP, f'safety stop: odometry {reason}')
         with self.lock:
-            refusal = self._refuse_start()
+            refusal = self._refuse_start(epoch, should_cancel)
             if refusal is not None:
                 return refusal
             self.safety.limiter.reset()
@@ -419,10 +488,20 @@ class SkillsController:
         assert active.outcome is not None
         return active.outcome
 
-    def _refuse_start(self) -> MotionOutcome | None:
+    def _refuse_start(self, epoch: int | None = None,
+                      should_cancel: Callable[[], bool] = lambda: False
+                      ) -> MotionOutcome | None:
         with self.lock:
             if self.estop.active:
                 return MotionOutcome(motion.ESTOP, ESTOP_LATCHED)
+            if self.foreign_commanders:
+                return MotionOutcome(motion.REFUSED, 'another node publishes velocity commands '
+                                     f'({", ".join(self.foreign_commanders)}): stop it first')
+            if epoch is not None and self.stop_epoch != epoch:
+                return MotionOutcome(motion.SAFETY_STOP, 'stopped by a stop request that came '
+                                     'while the motion was planned; nothing moved')
+            if should_cancel():
+                return MotionOutcome(motion.CANCELED, 'canceled before it started')
             if self.active is not None:
                 return MotionOutcome(motion.INVALID, 'another motion is running; stop() first')
         return None
@@ -449,7 +528,9 @@ class SkillsController:
     def run_goal(self, skill: str, work: Callable[[], Any], busy: Callable[[str], Any]) -> Any:
         """Run one goal's ``work`` unless another goal runs (then ``busy(message)``)."""
         if not self._goal_lock.acquire(blocking=False):
-            return busy(f'busy with {self.skill}; stop() first')
+            message = f'busy with {self.skill}; stop() first'
+            self.ports.emit_event('rejected_goal', f'{skill} goal refused: {message}', 'skills')
+            return busy(message)
         try:
             self.skill = skill
             return work()
@@ -497,6 +578,7 @@ class SkillsController:
         re-plan, and the blocked aisle is remembered for ``blocked_memory`` seconds.
         """
         lim, cfg = self.limits, self.settings
+        epoch = self.stop_epoch
         try:
             x = check_number('x', x, -1e4, 1e4)
             y = check_number('y', y, -1e4, 1e4)
@@ -524,7 +606,7 @@ class SkillsController:
         task = FollowPathTask(plan.waypoints, speed, lim.max_angular_speed, theta,
                               self.now() + budget, self.nav.body(), self.world.aisle_at,
                               cfg.block_lookahead, config=follower)
-        outcome = self.run_motion(task, budget, should_cancel, feedback=feedback)
+        outcome = self.run_motion(task, budget, should_cancel, feedback=feedback, epoch=epoch)
         if outcome.status == motion.BLOCKED:
             outcome = self._explain_blocked(outcome, (x, y), avoid)
         return outcome
@@ -550,6 +632,7 @@ class SkillsController:
         With ``contact`` the motion may end touching an object ahead, at contact speed.
         """
         lim, cfg = self.limits, self.settings
+        epoch = self.stop_epoch
         try:
             distance = check_number('distance', distance, -lim.max_move_distance,
                                     lim.max_move_distance)
@@ -575,7 +658,8 @@ class SkillsController:
         else:
             budget = abs(distance) / max(speed, 0.01) + abs(angle) / lim.max_angular_speed + 5.0
         task = DriveTask(distance, angle, speed, lim.max_angular_speed, self.now() + budget)
-        return self.run_motion(task, budget, should_cancel, min_clearance, max_speed, feedback)
+        return self.run_motion(task, budget, should_cancel, min_clearance, max_speed, feedback,
+                               epoch)
 
     def grasp(self, target: str, should_cancel: Callable[[], bool] = lambda: False,
               feedback: Callable[[str, float], None] | None = None) -> GraspOutcome:
@@ -599,6 +683,9 @@ class SkillsController:
         if outcome.status == GraspStatus.CANCELED and self.stop_epoch != epoch:
             return GraspOutcome(GraspStatus.SAFETY_STOP, 'the grasp was stopped by a stop '
                                 'request', outcome.holding)
+        if outcome.status == GraspStatus.INVALID:
+            self.ports.emit_event('rejected_argument', f'grasp refused: {outcome.message}',
+                                  'skills')
         return outcome
 
     # -- diagnostics --------------------------------------------------------------------------
@@ -611,6 +698,9 @@ class SkillsController:
         level, message = 'ok', 'ok'
         if odom or scan:
             level, message = 'warn', f'odom: {odom or "ok"}, scan: {scan or "ok"}'
+        if self.foreign_commanders:
+            level, message = 'error', ('other velocity command publishers: '
+                                       + ', '.join(self.foreign_commanders))
         if self.estop.active:
             level, message = 'error', f'e-stop latched: {self.estop.reason}'
         match = self.nav.localizer.last if self.nav.localizer is not None else None

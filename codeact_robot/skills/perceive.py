@@ -93,6 +93,9 @@ def parse_target(target: object) -> str:
         raise InvalidTargetError(
             f'target must be a string such as "red" or "marker 3", got {type(target).__name__}')
     text = str(target).strip().lower()
+    if len(text) > 40:
+        raise InvalidTargetError(f'target is too long ({len(text)} characters): use a colour '
+                                 'such as "red" or a marker such as "marker 3"')
     if text.startswith('marker'):
         text = text[len('marker'):].strip()
     if text.isdigit() and 0 <= int(text) < 50:
