@@ -35,6 +35,7 @@ from std_srvs.srv import SetBool, Trigger
 from codeact_robot.api.types import MOTION_STATUS_CODES, Pose
 from codeact_robot.nav.geometry import Pose2, yaw_from_quaternion
 from codeact_robot.nodes.camera_input import CameraInput, stamp_seconds
+from codeact_robot.nodes.ros_log import log_at
 from codeact_robot.nodes.runner import spin_until_shutdown, take_waiting
 from codeact_robot.nodes.skills_parameters import (
     MOTION_SETTINGS,
@@ -195,7 +196,7 @@ class SkillsNode(Node):
 
     def log(self, level: str, message: str) -> None:
         """Log a controller line at its level."""
-        getattr(self.get_logger(), level)(message)
+        log_at(self.get_logger(), level, message)
 
     def set_suction(self, on: bool, timeout: float = 3.0) -> bool:
         """Switch suction via the gripper service; return its success (bounded wait)."""
@@ -407,13 +408,12 @@ class SkillsNode(Node):
 
     def _check_cmd_vel_publishers(self) -> None:
         """Tell the controller which other nodes publish on our velocity command topic."""
-        if not self.get_parameter('exclusive_cmd_vel').value:
-            return
-        me = (self.get_name(), self.get_namespace())
-        others = [f'{i.node_namespace.rstrip("/")}/{i.node_name}'
-                  for i in self.get_publishers_info_by_topic(self._cmd_pub.topic_name)
-                  if (i.node_name, i.node_namespace) != me]
-        self.controller.set_foreign_commanders(others)
+        if self.get_parameter('exclusive_cmd_vel').value:
+            me = (self.get_name(), self.get_namespace())
+            self.controller.set_foreign_commanders([
+                f'{i.node_namespace.rstrip("/")}/{i.node_name}'
+                for i in self.get_publishers_info_by_topic(self._cmd_pub.topic_name)
+                if (i.node_name, i.node_namespace) != me])
 
     def _publish_diagnostics(self) -> None:
         self._check_cmd_vel_publishers()
