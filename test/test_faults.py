@@ -1,10 +1,11 @@
-"""Fault injection with real processes: the simulator or the skills node dies mid-motion.
+"""Fault injection with real processes: the simulator, skills node or agent dies mid-motion.
 
-The simulator and the skills node run as separate processes (as ``ros2 launch`` starts them) on
-this run's DDS domain; the test observes from its own process and kills one with SIGKILL while
-the robot drives. What must hold: the robot comes to rest (the simulator's own /cmd_vel timeout
-when the skills node is gone; the skills node's stop when the simulator is gone), the caller
-gets an answer instead of a hang, and nothing keeps commanding motion.
+The simulator, the skills node and the agent node run as separate processes (as ``ros2 launch``
+starts them) on this run's DDS domain; the test observes from its own process and kills one
+with SIGKILL while the robot drives. What must hold: the robot comes to rest (the simulator's
+own /cmd_vel timeout when the skills node is gone; the skills node's stop when the simulator or
+the agent waiting for the goal is gone), a caller that lives gets an answer instead of a hang,
+nothing keeps commanding motion, and a dead agent leaves a readable transcript and no sandbox.
 """
 
 from __future__ import annotations
@@ -17,23 +18,30 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from geometry_msgs.msg import Twist
 from rclpy.node import Node
 
+from codeact_robot.agent.transcript import read_transcript
 from codeact_robot.nodes.action_client import ActionClient
+from codeact_robot.nodes.agent_node import ACTION_NAME
+from codeact_robot.nodes.ros_robot_api import RosRobotApi
 from codeact_robot.nodes.runner import NodeRunner, wait_for
-from codeact_robot_interfaces.action import Drive
-from codeact_robot_interfaces.msg import GroundTruth
+from codeact_robot_interfaces.action import ExecuteCommand
+from codeact_robot_interfaces.msg import GroundTruth, SafetyEvent
 
 pytestmark = pytest.mark.ros
 SIM_CMD_TIMEOUT = 0.5  # config/sim.yaml sim_node.cmd_timeout (s of sim time)
+CLIENT_TIMEOUT = 2.0  # skills_node client_timeout default (wall s)
 
 
-def _start(module: str, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, '-m', module, *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+def _start(log: Path, module: str, *args: str) -> subprocess.Popen[bytes]:
+    """Start ``python -m module`` in a session of its own, its output to ``log``."""
+    with log.open('wb') as out:
+        return subprocess.Popen([sys.executable, '-m', module, *args], stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -54,9 +62,11 @@ class Watcher:
         self.lock = threading.Lock()
         self.truth: list[tuple[float, float, float]] = []  # (sim time, x, y)
         self.cmds: list[tuple[float, float, float]] = []  # (monotonic, v, w)
+        self.events: list[SafetyEvent] = []
         self.node.create_subscription(GroundTruth, '/sim/ground_truth', self._on_truth, 50)
         self.node.create_subscription(Twist, '/cmd_vel', self._on_cmd, 50)
-        self.drive = ActionClient(self.node, Drive, '/skills/drive')
+        self.node.create_subscription(SafetyEvent, '/safety/events', self.events.append, 50)
+        self.api = RosRobotApi(self.node, 'warehouse')
 
     def _on_truth(self, msg: GroundTruth) -> None:
         t = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
@@ -86,14 +96,19 @@ class Watcher:
 
 
 @pytest.fixture
-def robot() -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], Watcher]]:
-    sim = _start('codeact_robot.nodes.sim_node', '--no-camera')
-    skills = _start('codeact_robot.nodes.skills_node', '--ros-args', '-p', 'use_sim_time:=true')
+def robot(tmp_path: Path, request: pytest.FixtureRequest
+          ) -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], Watcher]]:
+    sim = _start(tmp_path / 'sim.log', 'codeact_robot.nodes.sim_node', '--no-camera')
+    skills = _start(tmp_path / 'skills.log', 'codeact_robot.nodes.skills_node', '--ros-args',
+                    '-p', 'use_sim_time:=true')
     runner = NodeRunner()
+    request.node.user_properties.append(('logs', tmp_path))  # shown if the test fails
     try:
         watcher = Watcher(runner)
-        assert watcher.drive.wait_for_server(timeout_sec=60.0), 'the skills node did not start'
-        wait_for(lambda: watcher.speed() is not None, 30.0, 'ground truth')
+        # Ready as the agent sees it: servers up and a pose from odometry (processes started
+        # beside a busy machine take a while; the bound is generous, the wait a condition).
+        watcher.api.wait_until_ready(90.0)
+        wait_for(lambda: watcher.speed() is not None, 60.0, 'ground truth')
         yield sim, skills, watcher
     finally:
         runner.close()
@@ -101,35 +116,28 @@ def robot() -> Iterator[tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], 
             _stop(proc)
 
 
-def _send_drive(watcher: Watcher, distance: float) -> dict[str, object]:
-    """Send a Drive goal in the background; the box gets 'result' or 'error'."""
+def _move_in_background(watcher: Watcher, distance: float) -> dict[str, object]:
+    """Call the API's move() as the agent would; the box gets 'result' or 'error'."""
     box: dict[str, object] = {}
 
     def run() -> None:
         try:
-            done = threading.Event()
-            fut = watcher.drive.send_goal_async(Drive.Goal(distance=distance, angle=0.0,
-                                                           speed=0.4))
-            fut.add_done_callback(lambda _f: done.set())
-            if not done.wait(20.0):
-                box['error'] = 'goal not answered'
-                return
-            handle = fut.result()
-            done.clear()
-            res = handle.get_result_async()
-            res.add_done_callback(lambda _f: done.set())
-            box['result'] = res.result().result if done.wait(30.0) else None
+            box['result'] = watcher.api.move(distance, speed=0.4)
         except Exception as e:  # noqa: BLE001 - reported by the test
-            box['error'] = repr(e)
+            box['error'] = e
 
     threading.Thread(target=run, daemon=True).start()
     return box
 
 
+def _wait_driving(watcher: Watcher, box: dict[str, object]) -> None:
+    wait_for(lambda: (watcher.speed() or 0.0) > 0.2 or box, 60.0, 'the robot driving')
+    assert (watcher.speed() or 0.0) > 0.2, f'the move ended before driving: {box}'
+
+
 def test_the_skills_node_killed_mid_motion_leaves_the_robot_at_rest(robot):
     _sim, skills, watcher = robot
-    _send_drive(watcher, 1.8)
-    wait_for(lambda: (watcher.speed() or 0.0) > 0.2, 30.0, 'the robot driving')
+    _wait_driving(watcher, _move_in_background(watcher, 1.8))
     t_kill = watcher.sim_time()
     v_kill = watcher.speed() or 0.0
     os.kill(skills.pid, signal.SIGKILL)
@@ -147,18 +155,83 @@ def test_the_skills_node_killed_mid_motion_leaves_the_robot_at_rest(robot):
 
 def test_the_simulator_killed_mid_motion_ends_the_goal_and_nothing_commands_motion(robot):
     sim, _skills, watcher = robot
-    box = _send_drive(watcher, 1.8)
-    wait_for(lambda: (watcher.speed() or 0.0) > 0.2, 30.0, 'the robot driving')
+    box = _move_in_background(watcher, 1.8)
+    _wait_driving(watcher, box)
     os.kill(sim.pid, signal.SIGKILL)
     sim.wait(5.0)
     killed_at = time.monotonic()
-    # The skills node sees odometry (and its clock) stop: the goal ends with an answer, not a
-    # hang, and the last command on /cmd_vel is zero.
-    wait_for(lambda: 'result' in box or 'error' in box, 30.0, 'the drive goal to end')
+    # The skills node sees its clock and odometry stop: the agent's move() returns a safety
+    # stop that says why (no hang), and the last command on /cmd_vel is zero.
+    wait_for(lambda: box, 60.0, 'move() to return')
+    print('move() after the simulator died:', box, f'{time.monotonic() - killed_at:.1f} s')
     result = box.get('result')
-    print('drive after the simulator died:', box, f'{time.monotonic() - killed_at:.1f} s')
-    assert result is not None and result.status != Drive.Result.DONE, box
+    assert result is not None and result.status == 'safety_stop', box
+    assert 'clock stopped' in result.message or 'stale' in result.message, result
     wait_for(lambda: watcher.cmds and watcher.cmds[-1][1:] == (0.0, 0.0), 5.0,
              'a final zero command')
     last_moving = max((c[0] for c in watcher.cmds if c[1:] != (0.0, 0.0)), default=0.0)
     assert last_moving < killed_at + 2.0, 'non-zero commands long after the simulator died'
+
+
+def _descendants(pid: int) -> set[int]:
+    """Return the pids of every process below ``pid`` (from /proc)."""
+    found: set[int] = set()
+    for task in Path(f'/proc/{pid}/task').glob('*'):
+        try:
+            children = (task / 'children').read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found |= {child} | _descendants(child)
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ('Z', 'X')  # a zombie runs nothing; whoever inherited it reaps it
+
+
+def test_the_agent_killed_mid_episode_stops_the_robot_and_leaves_a_readable_transcript(
+        robot, tmp_path):
+    _sim, _skills, watcher = robot
+    script = tmp_path / 'replies.yaml'
+    script.write_text('completions:\n'
+                      '  - "```python\\nprint(get_pose())\\n```"\n'
+                      '  - "```python\\nmove(1.8)\\nprint(\'arrived\')\\n```"\n')
+    runs = tmp_path / 'runs'
+    agent = _start(tmp_path / 'agent.log', 'codeact_robot.nodes.agent_node', '--ros-args',
+                   '-p', 'backend:=replay', '-p', f'llm_script:={script}',
+                   '-p', f'runs_dir:={runs}')
+    try:
+        client = ActionClient(watcher.node, ExecuteCommand, ACTION_NAME)
+        assert client.wait_for_server(timeout_sec=90.0), 'the agent node did not start'
+        start = watcher.truth[-1][1:]
+        sent = client.send_goal_async(ExecuteCommand.Goal(command='drive ahead a little'))
+        wait_for(sent.done, 60.0, 'the agent to accept the command')
+        wait_for(lambda: (watcher.speed() or 0.0) > 0.2, 90.0, 'the robot driving')
+        sandbox = _descendants(agent.pid)
+        os.kill(agent.pid, signal.SIGKILL)
+        agent.wait(5.0)
+        killed_at = time.monotonic()
+        # Nobody waits for the goal any more: the skills node ends it (client heartbeat gone)
+        # instead of driving the rest of the way for nobody.
+        wait_for(lambda: (watcher.speed(0.2) or 1.0) < 0.02, 30.0, 'the robot at rest')
+        rest = time.monotonic() - killed_at
+        travelled = math.dist(start, watcher.truth[-1][1:])
+        lost = [e for e in watcher.events if e.kind == 'client_lost']
+        print(f'at rest {rest:.1f} s after the kill, {travelled:.2f} m from the start; '
+              f'events: {[(e.kind, e.reason) for e in lost]}')
+        assert lost, [(e.kind, e.reason) for e in watcher.events]
+        assert travelled < 1.6, 'the robot drove on for nobody'
+        wait_for(lambda: all(map(_gone, sandbox)), 10.0, 'the sandbox to die with the agent')
+        # The transcript is whole up to the last finished turn: every line parses.
+        (path,) = runs.glob('*.jsonl')
+        records = read_transcript(path)
+        assert records[0]['event'] == 'episode_start', records[0]
+        turns = [r for r in records if r['event'] == 'turn']
+        assert len(turns) == 1 and turns[0]['execution']['status'] == 'ok', turns[0]['observation']
+    finally:
+        _stop(agent)

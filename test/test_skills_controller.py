@@ -441,6 +441,48 @@ def test_a_simulated_clock_that_stops_during_a_motion_ends_it(monkeypatch):
     assert 'clock_stopped' in b.ports.kinds() and b.ports.cmds[-1] == (0.0, 0.0)
 
 
+def test_a_goal_whose_client_falls_silent_stops_and_the_rest_of_it_never_moves(monkeypatch):
+    b = Bench()
+    real = time.monotonic
+    skew = [0.0]  # wall seconds added to the clock: the client's silence, without waiting
+    monkeypatch.setattr(time, 'monotonic', lambda: real() + skew[0])
+    first: list[Any] = []
+
+    def goal() -> Any:  # two motions, as a grasp or a multi-leg move has
+        first.append(b.ctl.drive(2.0, 0.0, 0.0))
+        return b.ctl.drive(1.0, 0.0, 0.0)
+
+    def client(bench: Bench) -> None:
+        if bench.t < 101.0:
+            bench.ctl.client_heartbeat('goal-7')  # the agent waits and says so
+        elif not skew[0]:
+            skew[0] = bench.ctl.settings.client_timeout + 0.5  # the agent was killed
+        b.ctl.client_heartbeat('another goal')  # other tokens do not keep this one alive
+
+    start = b.pose()
+    out = b.run(lambda: b.ctl.run_goal('move_to', goal, client='goal-7'), during=client)
+    assert first[0].status == motion.SAFETY_STOP and 'client' in first[0].message, first
+    assert 'client_lost' in b.ports.kinds() and b.ports.cmds[-1] == (0.0, 0.0)
+    assert out.status == motion.SAFETY_STOP and 'nothing moved' in out.message, out
+    assert math.dist(start[:2], b.pose()[:2]) < 1.0  # stopped part way along the first 2 m
+
+
+def test_a_goal_from_a_client_without_heartbeats_is_not_supervised(monkeypatch):
+    # ros2 action send_goal sends none: silence is no reason to stop its goal.
+    b = Bench()
+    real = time.monotonic
+    skew = [0.0]
+    monkeypatch.setattr(time, 'monotonic', lambda: real() + skew[0])
+
+    def silence(bench: Bench) -> None:
+        if bench.t > 100.5:
+            skew[0] = 3.0 * bench.ctl.settings.client_timeout
+
+    out = b.run(lambda: b.ctl.run_goal('drive', lambda: b.ctl.drive(1.0, 0.0, 0.0),
+                                       client='cli-goal'), during=silence)
+    assert out.status == motion.ARRIVED and 'client_lost' not in b.ports.kinds(), out
+
+
 def test_limits_may_be_tightened_at_run_time_but_not_loosened_past_the_configured_ones():
     b = Bench(max_linear_speed=0.5, min_obstacle_distance=0.3)
     with pytest.raises(ValueError, match='configured 0.5'):

@@ -62,6 +62,8 @@ _COORD = 1e4
 CAMERA_WAKE_SECONDS = 15.0
 #: How long holding() waits for the first gripper state after start-up.
 GRIPPER_WAIT_SECONDS = 3.0
+#: Wall seconds between heartbeats while a goal runs (the node's ``client_timeout`` is longer).
+HEARTBEAT_PERIOD = 0.25
 
 
 class RosRobotApi(RobotApi):
@@ -102,6 +104,7 @@ class RosRobotApi(RobotApi):
         self._stop = node.create_client(Trigger, f'{ns}/stop', callback_group=group)
         self._stop_pub = node.create_publisher(String, f'{ns}/stop_request', 10)
         self._say_pub = node.create_publisher(String, '/say', 10)
+        self._heartbeat_pub = node.create_publisher(String, f'{ns}/client_heartbeat', 10)
         node.create_subscription(Pose2D, f'{ns}/pose', self._on_pose, 10, callback_group=group)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         node.create_subscription(GripperState, gripper_state_topic, self._on_gripper, latched,
@@ -144,11 +147,20 @@ class RosRobotApi(RobotApi):
             time.sleep(0.02)
         return True
 
-    @staticmethod
-    def _wait(future: Future, timeout: float, what: str) -> Any:
+    def _wait(self, future: Future, timeout: float, what: str,
+              heartbeat: String | None = None) -> Any:
+        """Wait for ``future`` (bounded); meanwhile publish ``heartbeat`` if given.
+
+        The heartbeat tells the skills node that someone still waits for the goal: if this
+        process dies, the node stops the robot instead of finishing a motion nobody follows.
+        """
         done = threading.Event()
         future.add_done_callback(lambda _f: done.set())
-        if not done.wait(timeout):
+        deadline = time.monotonic() + timeout
+        while heartbeat is not None and not done.is_set() and time.monotonic() < deadline:
+            self._heartbeat_pub.publish(heartbeat)
+            done.wait(HEARTBEAT_PERIOD)
+        if not done.wait(max(0.0, deadline - time.monotonic())):
             raise RobotNotReadyError(f'{what} did not answer within {timeout:.0f} s; the skills '
                                      'node may be down or busy')
         if future.exception() is not None:
@@ -171,7 +183,8 @@ class RosRobotApi(RobotApi):
         with self._lock:
             self._goals[id(handle)] = handle
         try:
-            response = self._wait(handle.get_result_async(), self.motion_timeout, what)
+            response = self._wait(handle.get_result_async(), self.motion_timeout, what,
+                                  heartbeat=String(data=bytes(handle.goal_id.uuid).hex()))
         except (RobotNotReadyError, KeyboardInterrupt):
             handle.cancel_goal_async()
             raise
@@ -209,13 +222,17 @@ class RosRobotApi(RobotApi):
     def get_pose(self) -> Pose:
         """Return the latest pose from the skills node's ``pose`` topic; stale raises.
 
-        The contract (what the model reads) is RobotApi.get_pose.
+        The contract (what the model reads) is RobotApi.get_pose. A missing or stale pose is
+        waited for up to ``pose_timeout`` first: a client just started, or a busy machine,
+        has not read the newest message yet.
         """
-        pose = self._pose
-        age = time.monotonic() - self._pose_time
-        if pose is None or age > self.pose_timeout:
-            raise RobotNotReadyError('the robot pose is not available (no fresh odometry); wait '
-                                     'a moment and try again')
+        deadline = time.monotonic() + self.pose_timeout
+        while (pose := self._pose) is None or time.monotonic() - self._pose_time > \
+                self.pose_timeout:
+            if time.monotonic() > deadline:
+                raise RobotNotReadyError('the robot pose is not available (no fresh odometry); '
+                                         'wait a moment and try again')
+            time.sleep(0.02)
         return pose
 
     def locations(self) -> dict[str, Place]:

@@ -4,10 +4,10 @@ It is the only /cmd_vel publisher. Everything it decides is the ROS-free
 ``skills.controller.SkillsController`` (goal validation, planning, the control step through the
 safety layer, the stall watchdog, the e-stop latch); this node converts messages, runs the
 control timer (``control_rate`` Hz) and a watchdog thread, and serves the interfaces. Actions
-/skills/move_to, /skills/drive, /skills/grasp; services /skills/perceive,
-/skills/plan_route, /skills/release, /skills/stop, /estop/reset; topics /estop (in),
-/skills/stop_request (in, std_msgs/String reason), /skills/pose (Pose2D, map frame),
-/safety/events, /diagnostics.
+/skills/move_to, /skills/drive, /skills/grasp; services /skills/perceive, /skills/plan_route,
+/skills/release, /skills/stop, /estop/reset; topics /estop (in), /skills/stop_request (in,
+String reason), /skills/client_heartbeat (in, String goal ID in hex while a client waits for
+it), /skills/pose (Pose2D, map frame), /safety/events, /diagnostics.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ from codeact_robot.skills.controller import (
     SkillsController,
 )
 from codeact_robot.skills.grasp import GraspStatus
-from codeact_robot.skills.motion import MotionOutcome
 from codeact_robot.skills.navigator import Navigator
 from codeact_robot.world import World, load_world
 from codeact_robot_interfaces.action import Drive, Grasp, MoveTo
@@ -66,6 +65,11 @@ _DIAGNOSTIC_LEVEL = {'ok': DiagnosticStatus.OK, 'warn': DiagnosticStatus.WARN,
 def _pose2d(pose: Pose2 | None, missing: float = math.nan) -> Pose2D:
     p = pose or (missing, missing, missing)
     return Pose2D(x=float(p[0]), y=float(p[1]), theta=float(p[2]))
+
+
+def _token(goal_handle: Any) -> str:
+    """Return the goal's token in client heartbeats: its goal ID in hex."""
+    return bytes(goal_handle.goal_id.uuid).hex()
 
 
 class SkillsNode(Node):
@@ -147,10 +151,13 @@ class SkillsNode(Node):
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.create_subscription(GripperState, p('gripper_state_topic').value, self._on_gripper,
                                  latched, callback_group=io)
-        self.create_subscription(Bool, p('estop_topic').value, self._on_estop,
-                                 QoSProfile(depth=10), callback_group=io)
-        self.create_subscription(String, '/skills/stop_request', self._on_stop_request, 10,
-                                 callback_group=io)
+        ctl = self.controller
+        self.create_subscription(Bool, p('estop_topic').value, lambda msg: ctl.estop_input(
+            bool(msg.data), 'operator'), QoSProfile(depth=10), callback_group=io)
+        self.create_subscription(String, '/skills/stop_request', lambda msg: ctl.request_stop(
+            msg.data or 'stop requested', 'watchdog'), 10, callback_group=io)
+        self.create_subscription(String, '/skills/client_heartbeat', lambda msg:
+                                 ctl.client_heartbeat(msg.data), 10, callback_group=io)
         self._gripper_client = self.create_client(SetBool, p('gripper_set_service').value,
                                                   callback_group=io)
         for kind, name, serve in ((Trigger, '/skills/stop', self._srv_stop),
@@ -238,18 +245,12 @@ class SkillsNode(Node):
 
     # -- stop, e-stop -------------------------------------------------------------------------
 
-    def _on_stop_request(self, msg: String) -> None:
-        self.controller.request_stop(msg.data or 'stop requested', 'watchdog')
-
     def _srv_stop(self, request: Trigger.Request, response: Trigger.Response
                   ) -> Trigger.Response:
         self.controller.request_stop('stop requested via /skills/stop', 'operator')
         response.success = True
         response.message = 'stopped'
         return response
-
-    def _on_estop(self, msg: Bool) -> None:
-        self.controller.estop_input(bool(msg.data), 'operator')
 
     def _srv_estop_reset(self, request: Trigger.Request, response: Trigger.Response
                          ) -> Trigger.Response:
@@ -316,7 +317,7 @@ class SkillsNode(Node):
 
         outcome = self.controller.run_goal('move_to', lambda: self.controller.move_to(
             goal.x, goal.y, goal.theta if goal.use_theta else None, goal.speed, list(goal.avoid),
-            lambda: goal_handle.is_cancel_requested, feedback), self._busy)
+            lambda: goal_handle.is_cancel_requested, feedback), client=_token(goal_handle))
         result = MoveTo.Result(status=MOTION_STATUS_CODES[outcome.status],
                                message=outcome.message,
                                final_pose=_pose2d(self.nav.map_pose()),
@@ -340,7 +341,7 @@ class SkillsNode(Node):
 
         outcome = self.controller.run_goal('drive', lambda: self.controller.drive(
             goal.distance, goal.angle, goal.speed, should_cancel=lambda:
-            goal_handle.is_cancel_requested, feedback=feedback), self._busy)
+            goal_handle.is_cancel_requested, feedback=feedback), client=_token(goal_handle))
         result = Drive.Result(status=MOTION_STATUS_CODES[outcome.status],
                               message=outcome.message,
                               final_pose=_pose2d(self.nav.map_pose()),
@@ -357,7 +358,7 @@ class SkillsNode(Node):
 
         outcome = self.controller.run_goal('grasp', lambda: self.controller.grasp(
             target, lambda: goal_handle.is_cancel_requested, feedback),
-            lambda message: None)
+            lambda message: None, _token(goal_handle))
         if outcome is None:
             result = Grasp.Result(status=Grasp.Result.INVALID, holding=self.controller.holding,
                                   message=f'busy with {self.controller.skill}; stop() first')
@@ -368,10 +369,6 @@ class SkillsNode(Node):
                        result.status == GraspStatus.HELD,
                        f'grasp {target!r}: {result.status} {result.message}')
         return result
-
-    @staticmethod
-    def _busy(message: str) -> MotionOutcome:
-        return MotionOutcome(motion.INVALID, message)
 
     def _end_goal(self, goal_handle: Any, canceled: bool, succeeded: bool, what: str) -> None:
         self.get_logger().info(f'goal ended: {what}')
@@ -436,7 +433,6 @@ class SkillsNode(Node):
         if thread is not None and threading.current_thread() is not thread:
             thread.join(timeout=2.0)
         super().destroy_node()
-
 
 
 def main(args: list[str] | None = None) -> None:

@@ -16,7 +16,7 @@ from codeact_robot.safety.limits import LIMIT_SPECS, SafetyLimits
 # Parameters that are the controller's MotionSettings, by the same name.
 MOTION_SETTINGS = ('default_speed', 'contact_speed', 'goal_tolerance', 'yaw_tolerance',
                    'block_lookahead', 'scan_overlay_lifetime', 'blocked_memory',
-                   'move_timeout_margin')
+                   'move_timeout_margin', 'client_timeout')
 
 
 def array_parameter(node: Node, name: str) -> list[float]:
@@ -82,3 +82,6 @@ def declare_skills_parameters(node: Node) -> None:
             0.0, 3600.0)
     declare('move_timeout_margin', 20.0, 'Time allowed beyond the route length at cruise '
             'speed (s).', 1.0, 600.0)
+    declare('client_timeout', 2.0, 'Wall seconds without a heartbeat from the client waiting '
+            'for a goal (the agent) after which its motion stops; clients that send none, '
+            'such as ros2 action send_goal, are not supervised.', 0.5, 60.0)

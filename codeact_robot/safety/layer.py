@@ -34,6 +34,7 @@ OBSTACLE_STOP = 'obstacle_stop'
 SPEED_LIMITED = 'speed_limited'
 FOREIGN_COMMANDER = 'foreign_cmd_vel'  # another node publishes velocity commands
 CLOCK_STOPPED = 'clock_stopped'  # simulated time stood still during a motion (simulator gone)
+CLIENT_LOST = 'client_lost'  # the client waiting for a goal stopped its heartbeat (it died)
 # Kinds that end a motion because an input or the loop failed (not the world): a false one is
 # a stop when nothing is wrong, so the evaluation counts them apart.
 STALL_KINDS = (COMMAND_TIMEOUT, STALE_ODOM, STALE_SCAN)

@@ -67,6 +67,7 @@ class MotionSettings:
     scan_overlay_lifetime: float = 3.0
     blocked_memory: float = 120.0
     move_timeout_margin: float = 20.0
+    client_timeout: float = 2.0
 
 
 class ControllerPorts(Protocol):
@@ -150,6 +151,10 @@ class SkillsController:
         self.perception = PerceptionSkill(self.world)
         self.grasp_skill = GraspSkill(self.world, self.perception, _GraspPort(self), limits)
         self._grasp_cancel: Callable[[], bool] = lambda: False
+        # Client heartbeats (wall time of the last, by goal token) and the running goal's token.
+        self._beats: dict[str, float] = {}
+        self._beat_lock = threading.Lock()
+        self._client: str | None = None
 
     # -- settings and limits ------------------------------------------------------------------
 
@@ -366,7 +371,7 @@ class SkillsController:
         # too, which is no stall. Jump-safe: a clock set back does not hide a stall.
         active = self.active
         now = self.safe_clock.now()
-        if self._clock_stopped(now, active):
+        if self._clock_stopped(now, active) or self._client_lost(active):
             return
         out = self.watchdog.check(WatchInput(now, self.last_tick, active is not None))
         if out.hold is None and out.stop is None:
@@ -401,6 +406,39 @@ class SkillsController:
         self._finish(active, MotionOutcome(motion.SAFETY_STOP, f'safety stop: {reason}'),
                      lock_timeout=0.2)
         self.ports.emit_event(events.CLOCK_STOPPED, reason, 'skills')
+        return True
+
+    def client_heartbeat(self, goal: str) -> None:
+        """Note that the client waiting for the goal with token ``goal`` is alive."""
+        now = time.monotonic()
+        with self._beat_lock:  # not self.lock: a hung control step must not block heartbeats
+            if len(self._beats) > 64:  # tokens of goals long over
+                self._beats = {g: t for g, t in self._beats.items() if now - t < 60.0}
+            self._beats[goal] = now
+
+    def _client_gone(self) -> str | None:
+        """Return why the running goal's client counts as gone, if it does.
+
+        Only a client that sent heartbeats is supervised (a goal from ``ros2 action send_goal``
+        has none); its silence for ``client_timeout`` wall seconds means it died mid-goal.
+        """
+        client = self._client
+        beat = None if client is None else self._beats.get(client)
+        silent = 0.0 if beat is None else time.monotonic() - beat
+        if silent <= self.settings.client_timeout:
+            return None
+        return (f'the client waiting for this {self.skill} goal is gone (no heartbeat for '
+                f'{silent:.1f} s)')
+
+    def _client_lost(self, active: ActiveMotion | None) -> bool:
+        """End the motion of a goal whose client died: nobody would see how it ends."""
+        reason = None if active is None else self._client_gone()
+        if active is None or reason is None:
+            return False
+        self.ports.publish_cmd(0.0, 0.0)
+        self._finish(active, MotionOutcome(motion.SAFETY_STOP, f'safety stop: {reason}'),
+                     lock_timeout=0.2)
+        self.ports.emit_event(events.CLIENT_LOST, reason, 'skills')
         return True
 
     def _note_hold(self, kind: str, reason: str) -> None:
@@ -502,6 +540,8 @@ class SkillsController:
                                      'while the motion was planned; nothing moved')
             if should_cancel():
                 return MotionOutcome(motion.CANCELED, 'canceled before it started')
+            if (gone := self._client_gone()) is not None:
+                return MotionOutcome(motion.SAFETY_STOP, f'{gone}; nothing moved')
             if self.active is not None:
                 return MotionOutcome(motion.INVALID, 'another motion is running; stop() first')
         return None
@@ -525,17 +565,25 @@ class SkillsController:
 
     # -- goals --------------------------------------------------------------------------------
 
-    def run_goal(self, skill: str, work: Callable[[], Any], busy: Callable[[str], Any]) -> Any:
-        """Run one goal's ``work`` unless another goal runs (then ``busy(message)``)."""
+    def run_goal(self, skill: str, work: Callable[[], Any],
+                 busy: Callable[[str], Any] = lambda m: MotionOutcome(motion.INVALID, m),
+                 client: str | None = None) -> Any:
+        """Run one goal's ``work`` unless another goal runs (then ``busy(message)``).
+
+        ``client`` is the goal's token in client heartbeats (``client_heartbeat``): motions
+        of the goal end when a client that sent them falls silent.
+        """
         if not self._goal_lock.acquire(blocking=False):
             message = f'busy with {self.skill}; stop() first'
             self.ports.emit_event('rejected_goal', f'{skill} goal refused: {message}', 'skills')
             return busy(message)
         try:
             self.skill = skill
+            self._client = client
             return work()
         finally:
             self.skill = 'idle'
+            self._client = None
             self._goal_lock.release()
 
     def _reject(self, kind: str, reason: str) -> MotionOutcome:
