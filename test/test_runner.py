@@ -141,3 +141,26 @@ def test_a_task_waiting_for_a_pool_thread_is_queued_once_not_again_every_spin():
         release.set()
         executor.shutdown(timeout_sec=5.0)
         context.try_shutdown()
+
+
+def test_closing_leaves_no_node_with_actions_in_the_graph():
+    # rclpy's destroy_node keeps action servers and clients (and with them the node and its
+    # DDS participant) alive: later processes in the same run saw ghost nodes and one was
+    # never discovered. close() must end them.
+    from rclpy.action import ActionServer
+    from rclpy.node import Node
+
+    from codeact_robot.nodes.action_client import ActionClient
+    from codeact_robot_interfaces.action import Drive
+
+    name = 'actions_to_close'
+    with NodeRunner() as probe_runner:
+        probe = probe_runner.add(Node('graph_probe', context=probe_runner.context))
+        runner = NodeRunner()
+        node = runner.add(Node(name, context=runner.context))
+        ActionServer(node, Drive, 'ghost_drive', lambda handle: Drive.Result())
+        ActionClient(node, Drive, 'ghost_drive')
+        wait_for(lambda: name in probe.get_node_names(), 30.0, 'the node in the graph')
+        runner.close()
+        wait_for(lambda: name not in probe.get_node_names(), 30.0,
+                 'the closed node to leave the graph')

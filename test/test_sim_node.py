@@ -6,6 +6,7 @@ import statistics
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -387,8 +388,10 @@ def test_main_runs_as_a_process_and_exits_cleanly_on_sigint(tmp_path):
                 wait_for(lambda: name in node.get_node_names() or proc.poll() is not None,
                          120, f'{name} node')
             except TimeoutError as e:
+                shm = sorted(p.name for p in Path('/dev/shm').glob('fastdds_port*'))
                 raise AssertionError(f'{e}; process {proc.poll()}; graph '
-                                     f'{node.get_node_names()}; output: {log.read_text()}') from e
+                                     f'{node.get_node_names()}; DDS ports {shm}; '
+                                     f'output: {log.read_text()}') from e
         assert proc.poll() is None, log.read_text()
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=15)

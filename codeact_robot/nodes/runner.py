@@ -139,8 +139,17 @@ class NodeRunner:
         self._thread.join(timeout=timeout)
         for node in reversed(self._nodes):
             node.destroy_node()
+            # rclpy's destroy_node leaves action servers and clients, and their handles keep
+            # the node and the DDS participant alive: the participant went on announcing the
+            # destroyed nodes and holding its shared-memory ports, and a process started
+            # later in the same run was not discovered (CI, under a CPU hog).
+            for waitable in list(node.waitables):
+                destroy = getattr(waitable, 'destroy', None)
+                if destroy is not None:
+                    destroy()
         self._nodes.clear()
         rclpy.try_shutdown(context=self.context)
+        self.context.destroy()
 
     def __enter__(self) -> NodeRunner:
         return self
