@@ -14,7 +14,7 @@ import pytest
 from ros_observer import SPEED_LIMIT, Observer
 from std_msgs.msg import String
 
-from codeact_robot.api.errors import NotFoundError, UnknownPlaceError
+from codeact_robot.api.errors import InvalidArgumentError, NotFoundError, UnknownPlaceError
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.nodes.bringup import start_embedded
 from codeact_robot.nodes.ros_robot_api import RosRobotApi
@@ -80,7 +80,7 @@ def test_perceive_in_front_of_shelf_b_finds_the_red_box_and_its_marker(stack, ob
     detections = api.perceive()
     print(detections)
     red = [d for d in detections if d.color == 'red']
-    assert red, f'no red box among {detections}'
+    assert [d.label for d in red] == ['red box'], detections
     truth = obs.object_xy('red box')
     error = math.dist((red[0].x, red[0].y), truth)
     print(f'red box map-position error {error:.3f} m')
@@ -94,8 +94,12 @@ def test_perceive_in_front_of_shelf_b_finds_the_red_box_and_its_marker(stack, ob
 def test_grasp_carry_release_delivers_the_red_box_to_the_packing_station(stack, obs):
     api = stack.api
     assert api.go_to('shelf B').arrived
-    with pytest.raises(NotFoundError):
+    # Errors that tell the model what to do next.
+    with pytest.raises(NotFoundError, match='go_to the shelf'):
         api.grasp('purple')  # on the floor elsewhere: not in view from shelf B
+    with pytest.raises(InvalidArgumentError, match='colour'):
+        api.grasp('pink')
+    assert not api.holding()
     assert api.grasp('red') is True
     assert api.holding()
     assert obs.truth.held == 'red box'
