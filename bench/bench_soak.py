@@ -59,6 +59,10 @@ EPISODES = [
 ]
 
 
+#: Kinds whose episodes end with done(); the others end with fail() on purpose.
+SUCCEEDS = {'motion', 'failing code', 'output flood', 'api flood'}
+
+
 def _process_sample() -> dict[str, float]:
     status = Path('/proc/self/status').read_text().splitlines()
     fields = dict(line.split(':', 1) for line in status if ':' in line)
@@ -125,6 +129,7 @@ def run(episodes: int, runs_dir: Path) -> dict[str, object]:
         'slope_per_episode': {k: round(_slope([s[k] for s in steady]), 4) for k in keys},
         'first_last': {k: (samples[0][k], samples[-1][k]) for k in keys},
         'all_transcripts_complete': all(o['transcript_complete'] for o in outcomes),
+        'all_as_expected': all(o['success'] == (o['kind'] in SUCCEEDS) for o in outcomes),
     }
 
 
@@ -146,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         'targets': {'rss_mb_per_episode_max': 1.0, 'fds_threads_children_growth': 0},
     })
     out['meets_targets'] = bool(
-        slope['rss_mb'] <= 1.0 and out['all_transcripts_complete']
+        slope['rss_mb'] <= 1.0 and out['all_transcripts_complete'] and out['all_as_expected']
         and all(abs(slope[k]) < 0.05 for k in ('fds', 'threads', 'children',
                                                  'dds_shm_segments')))
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -166,13 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     for key, (first, last) in out['first_last'].items():
         lines.append(f'| {key} | {first:g} | {last:g} | {slope[key]:+.4f} | '
                      f'{targets.get(key, "")} |')
-    lines += ['', '| kind | episodes | succeeded | mean s | transcripts complete |',
+    lines += ['', '| kind | episodes | succeeded (expected) | mean s | transcripts complete |',
               '|---|---|---|---|---|']
     for kind, rows in by_kind.items():
-        lines.append(f'| {kind} | {len(rows)} | {sum(r["success"] for r in rows)} | '
+        expected = len(rows) if kind in SUCCEEDS else 0
+        lines.append(f'| {kind} | {len(rows)} | {sum(r["success"] for r in rows)} ({expected}) | '
                      f'{statistics.fmean(r["seconds"] for r in rows):.1f} | '
                      f'{sum(r["transcript_complete"] for r in rows)} |')
-    lines += ['', f'Targets met: {"yes" if out["meets_targets"] else "NO"}.']
+    lines += ['', 'The timeout episodes end failed by design: the watchdog kills the endless '
+              'loop at its time limit and the scripted model then calls fail().', '',
+              f'Targets met: {"yes" if out["meets_targets"] else "NO"}.']
     (RESULTS / 'soak.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
     return 0 if out['meets_targets'] else 1
