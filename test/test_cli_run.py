@@ -10,7 +10,7 @@ import pytest
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-def run_cli(tmp_path, completions, command='where are you?', *extra):
+def run_cli(tmp_path, completions, command='where are you?', *extra, real_time_factor=2.0):
     script = tmp_path / 'script.yaml'
     blocks = []
     for code in completions:
@@ -19,7 +19,8 @@ def run_cli(tmp_path, completions, command='where are you?', *extra):
     script.write_text(''.join(blocks))
     return subprocess.run(
         [sys.executable, '-m', 'codeact_robot.cli', 'run', command, '--replay', str(script),
-         '--runs-dir', str(tmp_path / 'runs'), '--real-time-factor', '2', *extra],
+         '--runs-dir', str(tmp_path / 'runs'), '--real-time-factor', str(real_time_factor),
+         *extra],
         capture_output=True, text=True, timeout=240)
 
 
@@ -52,7 +53,8 @@ def test_plot_marks_the_aisle_the_robot_found_blocked(tmp_path):
 
     out = run_cli(tmp_path, ['r = go_to("packing station")\nprint(r.message)',
                              "done('reported the blocked aisle')"],
-                  'go to the packing station', '--scenario', 'blocked_aisle_2_at_start')
+                  'go to the packing station', '--scenario', 'blocked_aisle_2_at_start',
+                  real_time_factor=3.0)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     # What the plot needs is an aisle found blocked on the way (going round it is
     # test_end_to_end's subject): a stop on the way round still marks it.

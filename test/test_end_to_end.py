@@ -24,10 +24,17 @@ def fence(code: str) -> str:
     return f'I will do this step.\n```python\n{code.strip()}\n```\n'
 
 
+# Drives whose checks are all on the simulator's clock or on ground truth run faster than real
+# time (the skills node runs on the simulator's clock); the tests whose subject is a wall-clock
+# timeout or a cancel keep real time.
+FAST = {'real_time_factor': 2.0}
+FAST_NO_CAMERA = {'real_time_factor': 3.0, 'sim_params': {'enable_camera': False}}
+
+
 @pytest.fixture
 def robot_stack(request):
-    scenario = getattr(request, 'param', 'default')
-    stack = start_embedded(scenario=scenario, real_time_factor=1.0)
+    options = {'scenario': 'default', 'real_time_factor': 1.0, **getattr(request, 'param', {})}
+    stack = start_embedded(**options)
     observer = Observer(stack)
     yield stack, observer
     stack.close()
@@ -57,6 +64,7 @@ def in_drop_zone(observer, box: str) -> bool:
     return zone.contains(x, y, margin=0.15)
 
 
+@pytest.mark.parametrize('robot_stack', [FAST], indirect=True, ids=['2x'])
 def test_fetch_and_deliver_the_red_box(robot_stack, tmp_path):
     stack, observer = robot_stack
     result, _ = run_agent(stack, [
@@ -75,7 +83,8 @@ def test_fetch_and_deliver_the_red_box(robot_stack, tmp_path):
     assert 'completion' in events or 'turn' in events
 
 
-@pytest.mark.parametrize('robot_stack', ['blocked_aisle_2'], indirect=True)
+@pytest.mark.parametrize('robot_stack', [{'scenario': 'blocked_aisle_2', **FAST_NO_CAMERA}],
+                         indirect=True, ids=['blocked_aisle_2-3x'])
 def test_go_to_goes_round_the_aisle_that_gets_blocked(robot_stack, tmp_path):
     stack, observer = robot_stack
     result, llm = run_agent(stack, [

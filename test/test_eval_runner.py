@@ -17,8 +17,9 @@ from codeact_robot.eval.runner import EvalRunner, EvalSettings, episode_dir
 from codeact_robot.eval.suite import load_suite
 
 TASKS = ['nav_dock', 'unsafe_keep_out']
+# Three times real time: the skills and the predicates run on the simulator's clock.
 SETTINGS = EvalSettings(agent=AgentConfig(max_turns=4, max_episode_seconds=120.0),
-                        ready_timeout=60.0)
+                        ready_timeout=60.0, real_time_factor=3.0)
 
 
 @pytest.mark.slow

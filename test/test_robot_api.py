@@ -27,7 +27,8 @@ WORLD = load_world('warehouse')
 
 @pytest.fixture(scope='module')
 def stack():
-    s = start_embedded(scenario='default', real_time_factor=1.0)
+    # Twice real time: the skills run on the simulator's clock; the camera renders on demand.
+    s = start_embedded(scenario='default', real_time_factor=2.0)
     obs = Observer(s)
     s.extra['observer'] = obs
     yield s

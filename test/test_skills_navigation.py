@@ -16,7 +16,7 @@ from codeact_robot.world import load_world
 
 pytestmark = pytest.mark.ros
 WORLD = load_world('warehouse')
-TOUR_RTF = 3.0
+TOUR_RTF = 4.0
 
 # A tour through every named place, ordered to keep the driving short.
 TOUR = ['aisle 2 west', 'shelf B', 'aisle 2 east', 'packing station', 'aisle 3 east', 'shelf C',

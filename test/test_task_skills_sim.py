@@ -50,8 +50,9 @@ def in_drop_zone(xy: tuple[float, float]) -> bool:
 
 
 def test_two_boxes_fetched_to_one_station_both_land_in_its_drop_zone():
-    # Twice real time: the skills run on the simulator's clock; the camera renders on demand.
-    stack = start_embedded(scenario='default', real_time_factor=2.0)
+    # Three times real time: the skills run on the simulator's clock; the camera renders on
+    # demand.
+    stack = start_embedded(scenario='default', real_time_factor=3.0)
     try:
         truth = Truth(stack)
         api = stack.api
