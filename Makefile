@@ -26,7 +26,8 @@ help:
 	@echo "make bench  run the benchmarks; results in bench/results/"
 	@echo "make lint   ruff over the Python sources"
 
-setup: $(STAMPS)/ros $(STAMPS)/interfaces $(STAMPS)/package $(STAMPS)/llama $(MODEL)
+setup: $(STAMPS)/ros $(STAMPS)/interfaces $(STAMPS)/tf2_msgs $(STAMPS)/package $(STAMPS)/llama \
+		$(MODEL)
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -40,6 +41,16 @@ $(STAMPS)/interfaces: $(STAMPS)/ros scripts/build_interfaces.sh \
 		scripts/cmake/relocate_wheel_python_include.cmake \
 		$(shell find codeact_robot_interfaces -type f 2>/dev/null)
 	scripts/build_interfaces.sh $(VENV) build/codeact_robot_interfaces
+	@touch $@
+
+# /tf and /tf_static need tf2_msgs, which no PyPI wheel provides: build its standard definition
+# (third_party/tf2_msgs) unless a ROS installation already provides it.
+$(STAMPS)/tf2_msgs: $(STAMPS)/ros scripts/build_interfaces.sh $(wildcard third_party/tf2_msgs/*) \
+		$(wildcard third_party/tf2_msgs/msg/*)
+	$(PY) -c "import tf2_msgs.msg" 2>/dev/null && [ ! -f build/tf2_msgs/Makefile ] \
+		&& echo "tf2_msgs: provided by the ROS installation" \
+		|| scripts/build_interfaces.sh $(VENV) build/tf2_msgs third_party/tf2_msgs \
+			"from tf2_msgs.msg import TFMessage"
 	@touch $@
 
 $(STAMPS)/package: setup.py $(STAMPS)/ros
@@ -59,7 +70,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The fast tier needs no model: ROS 2 wheels, interfaces and this package are enough.
-test-fast: $(STAMPS)/ros $(STAMPS)/interfaces $(STAMPS)/package
+test-fast: $(STAMPS)/ros $(STAMPS)/interfaces $(STAMPS)/tf2_msgs $(STAMPS)/package
 	$(PY) -m pytest -m "acceptance or not (ros or slow or model)" $(PYTEST_ARGS)
 
 lint: setup
@@ -69,7 +80,7 @@ bench: setup
 	$(PY) -m bench.run_all $(BENCH)
 
 # 100 scripted CodeAct episodes back to back: memory, fds, threads, processes must stay flat.
-soak: $(STAMPS)/ros $(STAMPS)/interfaces $(STAMPS)/package
+soak: $(STAMPS)/ros $(STAMPS)/interfaces $(STAMPS)/tf2_msgs $(STAMPS)/package
 	$(PY) -m bench.bench_soak $(SOAK_ARGS)
 
 demo: setup

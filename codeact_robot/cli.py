@@ -203,9 +203,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   func=_passthrough(PASSTHROUGH[argv[0]][0]))
     else:
         args = build_parser().parse_args(argv)
-    if args.subcommand in ('run', 'chat', 'demo', 'sim', 'exec', 'bench') and not getattr(
+    if args.subcommand in ('run', 'chat', 'demo', 'exec', 'bench') and not getattr(
             args, 'external', False):
-        # The embedded simulator is private to this run: keep DDS on loopback.
+        # The all-in-one modes' simulator and nodes are private to this run: keep DDS on
+        # loopback. `sim`, `skills` and `agent` join the graph the environment names (ROS
+        # defaults), so nodes started apart, as `ros2 launch` starts them, meet.
         localhost_only()
     os.environ.setdefault('MUJOCO_GL', 'egl')
     try:

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Generate sim/gazebo/{warehouse.sdf, bridge.yaml, textures/} from sim/worlds/warehouse.yaml.
+"""Generate sim/gazebo/{warehouse.sdf, bridge.yaml, robot.urdf, textures/} from the world.
+
+The world is sim/worlds/warehouse.yaml unless --world names another.
 
 Usage: python scripts/generate_gazebo.py [--world warehouse] [--out sim/gazebo] [--check]
 --check exits 1 when the committed files differ from what would be generated.
@@ -14,6 +16,7 @@ from pathlib import Path
 from codeact_robot.world import load_world
 from codeact_robot.world.markers import face_texture, png_bytes, texture_name
 from codeact_robot.world.sdf import TEXTURE_DIR, bridge_config, build_sdf
+from codeact_robot.world.urdf import build_urdf
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,7 +25,8 @@ def generated_files(world_name: str) -> dict[str, bytes]:
     """Return {relative path: content} of everything this script writes."""
     world = load_world(world_name)
     files = {f'{world.name}.sdf': build_sdf(world).encode(),
-             'bridge.yaml': bridge_config(world).encode()}
+             'bridge.yaml': bridge_config(world).encode(),
+             'robot.urdf': build_urdf(world).encode()}
     for box in world.boxes:
         files[f'{TEXTURE_DIR}/{texture_name(box)}'] = png_bytes(face_texture(box))
     return files

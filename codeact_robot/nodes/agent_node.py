@@ -31,6 +31,7 @@ from codeact_robot.agent import AgentConfig, AgentEvent, CodeActAgent, EpisodeRe
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.llm import BACKENDS, LlmBackend, LlmError, create_backend
 from codeact_robot.nodes.parameters import describe
+from codeact_robot.nodes.ros_log import log_graph
 from codeact_robot.nodes.runner import PoolExecutor
 from codeact_robot_interfaces.action import ExecuteCommand
 
@@ -127,6 +128,7 @@ class AgentNode(Node):
                                  callback_group=self._group)
         self.get_logger().info(f'ready: action {ACTION_NAME}, topic {COMMAND_TOPIC}, '
                                f'backend {params["backend"]}')
+        log_graph(self)
 
     # -- parameters ------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from geometry_msgs.msg import Pose2D
+from geometry_msgs.msg import Pose2D, PoseStamped
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
@@ -40,6 +40,7 @@ from codeact_robot.api.types import (
     Pose,
     Route,
 )
+from codeact_robot.nav.geometry import yaw_from_quaternion
 from codeact_robot.nodes.action_client import ActionClient
 from codeact_robot.safety.validation import (
     check_names,
@@ -105,15 +106,18 @@ class RosRobotApi(RobotApi):
         self._stop_pub = node.create_publisher(String, f'{ns}/stop_request', 10)
         self._say_pub = node.create_publisher(String, '/say', 10)
         self._heartbeat_pub = node.create_publisher(String, f'{ns}/client_heartbeat', 10)
-        node.create_subscription(Pose2D, f'{ns}/pose', self._on_pose, 10, callback_group=group)
+        node.create_subscription(PoseStamped, f'{ns}/pose', self._on_pose, 10,
+                                 callback_group=group)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         node.create_subscription(GripperState, gripper_state_topic, self._on_gripper, latched,
                                  callback_group=group)
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _on_pose(self, msg: Pose2D) -> None:
-        self._pose = Pose(msg.x, msg.y, msg.theta)
+    def _on_pose(self, msg: PoseStamped) -> None:
+        q = msg.pose.orientation
+        self._pose = Pose(msg.pose.position.x, msg.pose.position.y,
+                          yaw_from_quaternion(q.x, q.y, q.z, q.w))
         self._pose_time = time.monotonic()
 
     def _on_gripper(self, msg: GripperState) -> None:

@@ -90,12 +90,13 @@ class NodeRunner:
     """
 
     def __init__(self, args: list[str] | None = None, num_threads: int = 4,
-                 localhost: bool = True) -> None:
+                 localhost: bool = True, domain_id: int | None = None) -> None:
         if localhost:
             localhost_only()
         remove_stale_shared_memory()
         self.context = Context()
-        rclpy.init(args=args, context=self.context)
+        # domain_id: this context's DDS domain instead of ROS_DOMAIN_ID's
+        rclpy.init(args=args, context=self.context, domain_id=domain_id)
         self._executor = PoolExecutor(num_threads=num_threads, context=self.context)
         self._nodes: list[Node] = []
         self._closing = threading.Event()

@@ -34,17 +34,25 @@ from sensor_msgs.msg import CameraInfo, Image, JointState, LaserScan
 from std_srvs.srv import SetBool
 
 from codeact_robot.nodes.parameters import describe
+from codeact_robot.nodes.ros_log import log_graph
 from codeact_robot.nodes.runner import spin_until_shutdown
+from codeact_robot.nodes.tf_frames import PlanarTransform, publish_fixed_frames
 from codeact_robot.sim import SimError, WarehouseSim
 from codeact_robot.sim.camera import RenderError
 from codeact_robot.sim.pacing import CameraThrottle, RestMode
 from codeact_robot.world import WorldError
+from codeact_robot.world.frames import (
+    BASE_FRAME,
+    CAMERA_OPTICAL_FRAME,
+    LASER_FRAME,
+    MAP_FRAME,
+    ODOM_FRAME,
+)
 from codeact_robot_interfaces.msg import GripperState, GroundTruth
 from codeact_robot_interfaces.srv import SetObstacle
 
 NODE_NAME = 'sim_node'
-BASE_FRAME, ODOM_FRAME, MAP_FRAME = 'base_link', 'odom', 'map'
-LASER_FRAME, CAMERA_FRAME = 'laser_link', 'camera_optical_frame'
+CAMERA_FRAME = CAMERA_OPTICAL_FRAME
 WHEEL_JOINTS = ('left_wheel_joint', 'right_wheel_joint')
 MAX_LAG = 0.5  # s of wall time behind schedule before pacing gives up catching up
 
@@ -69,6 +77,9 @@ _PARAMS: dict[str, tuple[Any, str, tuple[float, float] | None]] = {
     'cmd_timeout': (0.5, 'Stop when no /cmd_vel arrived for this long (s, sim time)',
                     (0.05, 10.0)),
     'viewer': (False, 'Open a MuJoCo viewer window (needs a display)', None),
+    'publish_tf': (True, 'Publish odom -> base_link on /tf (as a Gazebo diff-drive plugin does) '
+                   'and the sensor frames of the world\'s robot block on /tf_static (false: '
+                   'a robot_state_publisher provides them)', None),
     'rest_when_idle': (False, 'Slow /clock, /odom, /joint_states and /scan to the rest rates '
                        'while the robot stands still and nobody commands it (gives CPU to the '
                        'model); the first moving /cmd_vel restores the full rates', None),
@@ -175,6 +186,10 @@ class SimNode(Node):
         self._odom_msg.twist.covariance = _diag6(1e-4, 1e-4, 1e6, 1e6, 1e6, 1e-3)
         self._joints_msg = JointState()
         self._joints_msg.name = list(WHEEL_JOINTS)
+        self._odom_tf: PlanarTransform | None = None
+        if p['publish_tf']:
+            self._static_tf = publish_fixed_frames(self, self._sim.world.robot)
+            self._odom_tf = PlanarTransform(self, ODOM_FRAME, BASE_FRAME)
 
         self._thread = threading.Thread(target=self._run, name='sim-physics', daemon=True)
         self._thread.start()
@@ -182,6 +197,7 @@ class SimNode(Node):
         self.get_logger().info(
             f'warehouse simulator: world {self._sim.world.name}, scenario {scenario}, '
             f'seed {self._sim.seed}, real_time_factor {p["real_time_factor"]}')
+        log_graph(self)
 
     # --- parameters -----------------------------------------------------------------------------
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
@@ -340,6 +356,8 @@ class SimNode(Node):
         msg.pose.pose.orientation.w = math.cos(odom.theta / 2)
         msg.twist.twist.linear.x, msg.twist.twist.angular.z = odom.v, odom.w
         self._pub_odom.publish(msg)
+        if self._odom_tf is not None:
+            self._odom_tf.send((odom.x, odom.y, odom.theta), msg.header.stamp)
         (pos_l, pos_r), (vel_l, vel_r) = self._sim.wheel_state()
         _set_stamp(joints.header.stamp, t)
         joints.position = [pos_l, pos_r]
@@ -534,11 +552,10 @@ def main(argv: list[str] | None = None) -> None:
     """Run the simulator node until Ctrl-C (``codeact-robot sim`` and ``sim_node``)."""
     import sys
 
-    from codeact_robot.ros_env import localhost_only, remove_stale_shared_memory
+    from codeact_robot.ros_env import remove_stale_shared_memory
 
     argv = sys.argv[1:] if argv is None else list(argv)
     overrides, ros_args = _overrides(argv)
-    localhost_only()  # the embedded simulator is local: keep DDS on loopback unless set
     remove_stale_shared_memory()
     # The default context: rclpy's SIGINT handler shuts it down and ends spin().
     rclpy.init(args=['sim_node', *ros_args])

@@ -7,7 +7,7 @@ control timer (``control_rate`` Hz) and a watchdog thread, and serves the interf
 /skills/move_to, /skills/drive, /skills/grasp; services /skills/perceive, /skills/plan_route,
 /skills/release, /skills/stop, /estop/reset; topics /estop (in), /skills/stop_request (in,
 String reason), /skills/client_heartbeat (in, String goal ID in hex while a client waits for
-it), /skills/pose (Pose2D, map frame), /safety/events, /diagnostics.
+it), /skills/pose (PoseStamped in map), /tf (map -> odom), /safety/events, /diagnostics.
 """
 
 from __future__ import annotations
@@ -35,13 +35,14 @@ from std_srvs.srv import SetBool, Trigger
 from codeact_robot.api.types import MOTION_STATUS_CODES, Pose
 from codeact_robot.nav.geometry import Pose2, yaw_from_quaternion
 from codeact_robot.nodes.camera_input import CameraInput, stamp_seconds
-from codeact_robot.nodes.ros_log import log_at
+from codeact_robot.nodes.ros_log import log_at, log_graph
 from codeact_robot.nodes.runner import spin_until_shutdown, take_waiting
 from codeact_robot.nodes.skills_parameters import (
     MOTION_SETTINGS,
     array_parameter,
     declare_skills_parameters,
 )
+from codeact_robot.nodes.tf_frames import MapPose
 from codeact_robot.ros_env import remove_stale_shared_memory
 from codeact_robot.safety.limits import LIMIT_SPECS, SafetyLimits, check_limit
 from codeact_robot.skills import motion
@@ -108,6 +109,7 @@ class SkillsNode(Node):
         self.get_logger().info(
             f'skills node ready: world {self.world.name!r}, initial pose {self.nav.initial}, '
             f'limits {self.controller.limits}')
+        log_graph(self)
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -139,7 +141,7 @@ class SkillsNode(Node):
         self._cmd_pub = self.create_publisher(Twist, p('cmd_vel_topic').value, 10)
         self._event_pub = self.create_publisher(SafetyEvent, '/safety/events', 50)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._pose_pub = self.create_publisher(Pose2D, '/skills/pose', 10)
+        self._pose_out = MapPose(self, '/skills/pose', p('publish_map_to_odom').value)
         # Depth 1: a busy executor takes the newest odometry and scan, not a backlog of old
         # ones (at 50 Hz, depth 20 left every pose the controller used 0.4 s old under load).
         self._odom_sub = self.create_subscription(Odometry, p('odom_topic').value,
@@ -233,7 +235,7 @@ class SkillsNode(Node):
              yaw_from_quaternion(q.x, q.y, q.z, q.w)),
             (msg.twist.twist.linear.x, msg.twist.twist.angular.z))
         if taken and (pose := self.nav.map_pose()) is not None:
-            self._pose_pub.publish(_pose2d(pose))
+            self._pose_out.send(pose, self.nav.odom_pose, msg.header.stamp)
 
     def _on_scan(self, msg: LaserScan) -> None:
         self.controller.update_scan(stamp_seconds(msg.header.stamp), msg.ranges,

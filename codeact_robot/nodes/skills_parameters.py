@@ -58,6 +58,9 @@ def declare_skills_parameters(node: Node) -> None:
         'in memory only. config/hardware.yaml sets one.', read_only=True))
     for name, spec in LIMIT_SPECS.items():
         declare(name, getattr(SafetyLimits(), name), spec.description, spec.low, spec.high)
+    node.declare_parameter('publish_map_to_odom', True, describe(
+        'Publish map -> odom on /tf from this node\'s localizer (false: AMCL or a SLAM node owns '
+        'that transform).', True, read_only=True))
     declare('scan_matching', True, 'Correct odometry drift by aligning each lidar sweep with '
             'the static map (map pose = correction * initial_pose * odom).')
     declare('control_rate', 20.0, 'Control loop rate (Hz).', 5.0, 100.0)
