@@ -26,8 +26,9 @@ help:
 	@echo "make bench  run the benchmarks; results in bench/results/"
 	@echo "make lint   ruff over the Python sources"
 
-setup: $(STAMPS)/ros $(STAMPS)/interfaces $(STAMPS)/tf2_msgs $(STAMPS)/package $(STAMPS)/llama \
-		$(MODEL)
+ROS_MSGS := $(STAMPS)/interfaces $(STAMPS)/tf2_msgs $(STAMPS)/nav2_msgs
+
+setup: $(STAMPS)/ros $(ROS_MSGS) $(STAMPS)/package $(STAMPS)/llama $(MODEL)
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -43,14 +44,13 @@ $(STAMPS)/interfaces: $(STAMPS)/ros scripts/build_interfaces.sh \
 	scripts/build_interfaces.sh $(VENV) build/codeact_robot_interfaces
 	@touch $@
 
-# /tf and /tf_static need tf2_msgs, which no PyPI wheel provides: build its standard definition
-# (third_party/tf2_msgs) unless a ROS installation already provides it.
-$(STAMPS)/tf2_msgs: $(STAMPS)/ros scripts/build_interfaces.sh $(wildcard third_party/tf2_msgs/*) \
-		$(wildcard third_party/tf2_msgs/msg/*)
-	$(PY) -c "import tf2_msgs.msg" 2>/dev/null && [ ! -f build/tf2_msgs/Makefile ] \
-		&& echo "tf2_msgs: provided by the ROS installation" \
-		|| scripts/build_interfaces.sh $(VENV) build/tf2_msgs third_party/tf2_msgs \
-			"from tf2_msgs.msg import TFMessage"
+# /tf needs tf2_msgs, and `navigation: nav2` nav2_msgs, which no PyPI wheel provides: build the
+# definitions in third_party/ unless a ROS installation already provides the package.
+$(STAMPS)/%_msgs: $(STAMPS)/ros scripts/build_interfaces.sh $(wildcard third_party/*_msgs/*) \
+		$(wildcard third_party/*_msgs/*/*)
+	$(PY) -c "import $*_msgs" 2>/dev/null && [ ! -f build/$*_msgs/Makefile ] \
+		&& echo "$*_msgs: provided by the ROS installation" \
+		|| scripts/build_interfaces.sh $(VENV) build/$*_msgs third_party/$*_msgs "import $*_msgs"
 	@touch $@
 
 $(STAMPS)/package: setup.py $(STAMPS)/ros
@@ -70,7 +70,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The fast tier needs no model: ROS 2 wheels, interfaces and this package are enough.
-test-fast: $(STAMPS)/ros $(STAMPS)/interfaces $(STAMPS)/tf2_msgs $(STAMPS)/package
+test-fast: $(STAMPS)/ros $(ROS_MSGS) $(STAMPS)/package
 	$(PY) -m pytest -m "acceptance or not (ros or slow or model)" $(PYTEST_ARGS)
 
 lint: setup
@@ -80,7 +80,7 @@ bench: setup
 	$(PY) -m bench.run_all $(BENCH)
 
 # 100 scripted CodeAct episodes back to back: memory, fds, threads, processes must stay flat.
-soak: $(STAMPS)/ros $(STAMPS)/interfaces $(STAMPS)/tf2_msgs $(STAMPS)/package
+soak: $(STAMPS)/ros $(ROS_MSGS) $(STAMPS)/package
 	$(PY) -m bench.bench_soak $(SOAK_ARGS)
 
 demo: setup

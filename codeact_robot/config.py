@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +42,34 @@ def node_parameters(file: str | Path, node: str, *,
     if not isinstance(section, dict) or not isinstance(section.get('ros__parameters'), dict):
         raise ConfigError(f'{path}: no "{node}: ros__parameters:" section')
     return dict(section['ros__parameters'])
+
+
+def launch_overrides(given: Mapping[str, str], types: Mapping[str, type]) -> dict[str, Any]:
+    """Return the launch arguments a user gave, typed, to pass after a node's parameter file.
+
+    An argument left empty ('') is not an override: the parameter file's value stands, so
+    editing config/*.yaml works under `ros2 launch` as it does with the CLI.
+
+    Args:
+        given: Launch argument values as strings (``LaunchConfiguration(...).perform(...)``).
+        types: The arguments that override parameters of one node, with the parameter type
+            (str, int, float or bool).
+
+    Raises:
+        ConfigError: A value that is not of its parameter's type.
+    """
+    out: dict[str, Any] = {}
+    for name, kind in types.items():
+        text = given.get(name, '').strip()
+        if not text:
+            continue
+        try:
+            if kind is bool:
+                if text.lower() not in ('true', 'false'):
+                    raise ValueError(text)
+                out[name] = text.lower() == 'true'
+            else:
+                out[name] = kind(text)
+        except ValueError as e:
+            raise ConfigError(f'launch argument {name}:={text} is not a {kind.__name__}') from e
+    return out

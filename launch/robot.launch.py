@@ -1,20 +1,25 @@
 """Skills node (safety layer) + CodeAct agent for a real robot or any external simulator.
 
-Topic names are remappable so the same nodes drive your robot's base, lidar, camera and gripper:
+Topic names are remappable so the same nodes drive your robot's base, lidar, camera and gripper
+(the remaps reach both nodes):
 
     ros2 launch codeact_robot robot.launch.py cmd_vel:=/base/cmd_vel scan:=/front/scan
+
+Arguments left empty keep the parameter files' values (config/hardware.yaml, config/agent.yaml).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
+from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 TOPICS = [
-    ('cmd_vel', '/cmd_vel', 'Velocity command topic of the base (geometry_msgs/Twist).'),
+    ('cmd_vel', '/cmd_vel', 'Velocity command topic of the base (Twist, or TwistStamped with the '
+     'skills node parameter cmd_vel_stamped).'),
     ('odom', '/odom', 'Wheel odometry topic (nav_msgs/Odometry).'),
     ('scan', '/scan', '2D lidar topic (sensor_msgs/LaserScan).'),
     ('image', '/camera/image_raw', 'RGB image topic (sensor_msgs/Image).'),
@@ -24,34 +29,48 @@ TOPICS = [
     ('gripper_state', '/gripper/state', 'Gripper state (codeact_robot_interfaces/GripperState).'),
 ]
 ARGUMENTS = [
-    ('world', 'warehouse', 'World description (map, named places, keep-out zones).'),
+    ('world', '', 'World description (map, named places, keep-out zones); empty = the '
+     'parameter files\'.'),
     ('use_sim_time', 'false', 'Use /clock (true when an external simulator drives the robot).'),
     ('start_agent', 'true', 'Start the CodeAct agent node.'),
-    ('backend', 'auto', 'LLM backend: auto, ollama, llama_cpp, openai or replay.'),
-    ('model', '', 'Model name for the backend; empty = the config default.'),
+    ('backend', '', 'LLM backend: auto, ollama, llama_cpp, openai or replay; empty = the agent '
+     'parameter file\'s.'),
+    ('model', '', 'Model name for the backend; empty = the agent parameter file\'s.'),
+    ('namespace', '', 'ROS namespace of both nodes (e.g. robot1); empty = none.'),
     ('robot_params', 'config/hardware.yaml', 'Parameter file of skills_node (limits, topics), '
      'relative to the package share directory.'),
     ('agent_params', 'config/agent.yaml', 'Parameter file of agent_node, relative to the package '
      'share directory.'),
 ]
+SKILLS_OVERRIDES = {'world': str}
+AGENT_OVERRIDES = {'world': str, 'backend': str, 'model': str}
+
+
+def _nodes(context: LaunchContext) -> list[Node]:
+    from codeact_robot.config import launch_overrides
+
+    given = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
+    share = FindPackageShare('codeact_robot')
+    use_sim_time = {'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'),
+                                                   value_type=bool)}
+    remaps = [(default, LaunchConfiguration(name)) for name, default, _ in TOPICS]
+    namespace = LaunchConfiguration('namespace')
+    return [
+        Node(package='codeact_robot', executable='skills_node', name='skills_node',
+             output='screen', namespace=namespace, remappings=remaps,
+             parameters=[PathJoinSubstitution([share, LaunchConfiguration('robot_params')]),
+                         use_sim_time, launch_overrides(given, SKILLS_OVERRIDES)]),
+        Node(package='codeact_robot', executable='agent_node', name='agent_node', output='screen',
+             namespace=namespace, remappings=remaps,
+             condition=IfCondition(LaunchConfiguration('start_agent')),
+             parameters=[PathJoinSubstitution([share, LaunchConfiguration('agent_params')]),
+                         use_sim_time, launch_overrides(given, AGENT_OVERRIDES)]),
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
-    share = FindPackageShare('codeact_robot')
-    use_sim_time = ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool)
     return LaunchDescription([
         *[DeclareLaunchArgument(name, default_value=default, description=description)
           for name, default, description in TOPICS + ARGUMENTS],
-        Node(package='codeact_robot', executable='skills_node', name='skills_node',
-             output='screen',
-             parameters=[PathJoinSubstitution([share, LaunchConfiguration('robot_params')]),
-                         {'use_sim_time': use_sim_time, 'world': LaunchConfiguration('world')}],
-             remappings=[(default, LaunchConfiguration(name)) for name, default, _ in TOPICS]),
-        Node(package='codeact_robot', executable='agent_node', name='agent_node', output='screen',
-             condition=IfCondition(LaunchConfiguration('start_agent')),
-             parameters=[PathJoinSubstitution([share, LaunchConfiguration('agent_params')]),
-                         {'use_sim_time': use_sim_time,
-                          'world': LaunchConfiguration('world'),
-                          'backend': LaunchConfiguration('backend'),
-                          'model': LaunchConfiguration('model')}]),
+        OpaqueFunction(function=_nodes),
     ])

@@ -1,57 +1,73 @@
 """Embedded MuJoCo warehouse + skills node (safety layer) + CodeAct agent.
 
     ros2 launch codeact_robot sim.launch.py scenario:=blocked_aisle_2 backend:=ollama
+
+Arguments left empty keep the parameter files' values (config/sim.yaml, config/agent.yaml): an
+argument given on the command line wins over the file, an edited file wins over nothing.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
+from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 ARGUMENTS = [
-    ('world', 'warehouse', 'World description in sim/worlds (name or path).'),
-    ('scenario', 'default', 'Scenario in sim/scenarios: placements, obstacles, seed.'),
-    ('seed', '-1', 'Random seed of the simulator; -1 = the scenario file\'s seed.'),
-    ('real_time_factor', '1.0', 'Simulation speed over wall time; 0 = as fast as possible.'),
-    ('viewer', 'false', 'Open a MuJoCo viewer window (needs a display).'),
+    ('world', '', 'World description in sim/worlds (name or path); empty = the parameter '
+     'files\'.'),
+    ('scenario', '', 'Scenario in sim/scenarios (placements, obstacles, seed); empty = the '
+     'parameter file\'s.'),
+    ('seed', '', 'Random seed of the simulator, -1 = the scenario\'s; empty = the parameter '
+     'file\'s.'),
+    ('real_time_factor', '', 'Simulation speed over wall time, 0 = as fast as possible; empty = '
+     'the parameter file\'s.'),
+    ('viewer', '', 'Open a MuJoCo viewer window (needs a display): true or false; empty = the '
+     'parameter file\'s.'),
     ('start_agent', 'true', 'Start the CodeAct agent node.'),
-    ('backend', 'auto', 'LLM backend: auto, ollama, llama_cpp, openai or replay.'),
-    ('model', '', 'Model name for the backend; empty = the config default.'),
+    ('backend', '', 'LLM backend: auto, ollama, llama_cpp, openai or replay; empty = the agent '
+     'parameter file\'s.'),
+    ('model', '', 'Model name for the backend; empty = the agent parameter file\'s.'),
+    ('namespace', '', 'ROS namespace of the three nodes and their relative topics, services and '
+     'actions (e.g. robot1); empty = none.'),
     ('sim_params', 'config/sim.yaml', 'Parameter file of sim_node and skills_node, relative to '
      'the package share directory.'),
     ('agent_params', 'config/agent.yaml', 'Parameter file of agent_node, relative to the package '
      'share directory.'),
 ]
+# The arguments that override a node's parameters when given, with the parameter types.
+SIM_OVERRIDES = {'world': str, 'scenario': str, 'seed': int, 'real_time_factor': float,
+                 'viewer': bool}
+SKILLS_OVERRIDES = {'world': str}
+AGENT_OVERRIDES = {'world': str, 'backend': str, 'model': str}
 
 
-def generate_launch_description() -> LaunchDescription:
+def _nodes(context: LaunchContext) -> list[Node]:
+    from codeact_robot.config import launch_overrides
+
+    given = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     share = FindPackageShare('codeact_robot')
     sim_params = PathJoinSubstitution([share, LaunchConfiguration('sim_params')])
     agent_params = PathJoinSubstitution([share, LaunchConfiguration('agent_params')])
     sim_time = {'use_sim_time': True}
+    namespace = LaunchConfiguration('namespace')
+    return [
+        Node(package='codeact_robot', executable='sim_node', name='sim_node', output='screen',
+             namespace=namespace,
+             parameters=[sim_params, sim_time, launch_overrides(given, SIM_OVERRIDES)]),
+        Node(package='codeact_robot', executable='skills_node', name='skills_node',
+             output='screen', namespace=namespace,
+             parameters=[sim_params, sim_time, launch_overrides(given, SKILLS_OVERRIDES)]),
+        Node(package='codeact_robot', executable='agent_node', name='agent_node', output='screen',
+             namespace=namespace, condition=IfCondition(LaunchConfiguration('start_agent')),
+             parameters=[agent_params, sim_time, launch_overrides(given, AGENT_OVERRIDES)]),
+    ]
+
+
+def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         *[DeclareLaunchArgument(name, default_value=default, description=description)
           for name, default, description in ARGUMENTS],
-        Node(package='codeact_robot', executable='sim_node', name='sim_node', output='screen',
-             parameters=[sim_params, sim_time, {
-                 'world': LaunchConfiguration('world'),
-                 'scenario': LaunchConfiguration('scenario'),
-                 'seed': ParameterValue(LaunchConfiguration('seed'), value_type=int),
-                 'real_time_factor': ParameterValue(LaunchConfiguration('real_time_factor'),
-                                                    value_type=float),
-                 'viewer': ParameterValue(LaunchConfiguration('viewer'), value_type=bool),
-             }]),
-        Node(package='codeact_robot', executable='skills_node', name='skills_node',
-             output='screen', parameters=[sim_params, sim_time,
-                                          {'world': LaunchConfiguration('world')}]),
-        Node(package='codeact_robot', executable='agent_node', name='agent_node', output='screen',
-             condition=IfCondition(LaunchConfiguration('start_agent')),
-             parameters=[agent_params, sim_time, {
-                 'world': LaunchConfiguration('world'),
-                 'backend': LaunchConfiguration('backend'),
-                 'model': LaunchConfiguration('model'),
-             }]),
+        OpaqueFunction(function=_nodes),
     ])

@@ -14,7 +14,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from geometry_msgs.msg import Twist
+from node_processes import start_module as _start
+from node_processes import stop_process as _stop
 from rclpy.node import Node
 
 from codeact_robot.agent.transcript import read_transcript
@@ -35,23 +36,6 @@ from codeact_robot_interfaces.msg import GroundTruth, SafetyEvent
 pytestmark = pytest.mark.ros
 SIM_CMD_TIMEOUT = 0.5  # config/sim.yaml sim_node.cmd_timeout (s of sim time)
 CLIENT_TIMEOUT = 2.0  # skills_node client_timeout default (wall s)
-
-
-def _start(log: Path, module: str, *args: str) -> subprocess.Popen[bytes]:
-    """Start ``python -m module`` in a session of its own, its output to ``log``."""
-    with log.open('wb') as out:
-        return subprocess.Popen([sys.executable, '-m', module, *args], stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(10.0)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5.0)
 
 
 class Watcher:

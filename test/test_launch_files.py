@@ -24,6 +24,13 @@ def _declared_arguments(tree: ast.Module) -> dict[str, tuple[str, str]]:
     return declared
 
 
+def _overrides(tree: ast.Module) -> dict[str, set[str]]:
+    """The *_OVERRIDES tables: launch arguments that override a node's parameters if given."""
+    return {node.targets[0].id: {key.value for key in node.value.keys}
+            for node in tree.body if isinstance(node, ast.Assign)
+            and getattr(node.targets[0], 'id', '').endswith('_OVERRIDES')}
+
+
 def _calls(tree: ast.Module, func_name: str) -> list[ast.Call]:
     return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
             and getattr(n.func, 'id', getattr(n.func, 'attr', None)) == func_name]
@@ -45,7 +52,35 @@ def test_arguments_are_described_and_used(path):
             if isinstance(call.args[0], ast.Constant)}
     if 'TOPICS' in path.read_text():
         used |= {name for name in declared if declared[name][0].startswith('/')}
+    for names in _overrides(tree).values():
+        used |= names
     assert used == set(declared), f'declared but unused or used but undeclared in {path.name}'
+
+
+@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+def test_arguments_that_override_parameters_default_to_the_parameter_file(path):
+    # An override argument with a default would always win over the YAML: editing
+    # config/*.yaml would then do nothing under ros2 launch.
+    tree = ast.parse(path.read_text())
+    declared = _declared_arguments(tree)
+    for table, names in _overrides(tree).items():
+        for name in names:
+            assert declared[name][0] == '', f'{path.name}: {table} {name} has a default'
+            assert 'empty = ' in declared[name][1], name
+
+
+def test_launch_overrides_keep_the_file_unless_an_argument_is_given():
+    from codeact_robot.config import ConfigError, launch_overrides
+
+    types = {'world': str, 'seed': int, 'real_time_factor': float, 'viewer': bool}
+    assert launch_overrides({'world': '', 'seed': '', 'viewer': ''}, types) == {}
+    assert launch_overrides({'world': 'depot', 'seed': '7', 'real_time_factor': '0.5',
+                             'viewer': 'True', 'model': 'x'}, types) == {
+        'world': 'depot', 'seed': 7, 'real_time_factor': 0.5, 'viewer': True}
+    with pytest.raises(ConfigError, match='seed:=seven is not a int'):
+        launch_overrides({'seed': 'seven'}, types)
+    with pytest.raises(ConfigError, match='viewer'):
+        launch_overrides({'viewer': 'yes'}, types)
 
 
 @pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)

@@ -1,6 +1,7 @@
 """The robot on one ROS graph as a ROS user meets it: frames on /tf and /tf_static that compose
-to where the robot really is, and nodes started apart (as ``ros2 launch`` starts them) that find
-each other on the graph the environment names.
+to where the robot really is, nodes started apart (as ``ros2 launch`` starts them) that find
+each other on the graph the environment names, a TwistStamped base, a latched e-stop button and
+start-up parameters that cannot be changed behind the node's back.
 
 Real rclpy over DDS and real MuJoCo; ground truth is read by the test only.
 """
@@ -9,21 +10,23 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from geometry_msgs.msg import PoseStamped, TransformStamped
+from geometry_msgs.msg import PoseStamped, TransformStamped, TwistStamped
 from nav_msgs.msg import Odometry
+from node_processes import start_module, stop_process
 from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import LaserScan
+from std_msgs.msg import Bool
 from tf2_msgs.msg import TFMessage
 
+from codeact_robot.api.errors import EStopActiveError
 from codeact_robot.nodes.action_client import ActionClient
 from codeact_robot.nodes.agent_node import ACTION_NAME
 from codeact_robot.nodes.bringup import start_embedded
@@ -38,6 +41,7 @@ from codeact_robot.world.frames import (
     ODOM_FRAME,
 )
 from codeact_robot_interfaces.action import ExecuteCommand
+from codeact_robot_interfaces.msg import GroundTruth
 
 pytestmark = pytest.mark.ros
 WORLD = load_world('warehouse')
@@ -132,26 +136,13 @@ def test_tf_forms_one_tree_from_map_to_the_sensors_that_matches_ground_truth():
         stack.close()
 
 
-def _start(log: Path, env: dict[str, str], module: str, *args: str) -> subprocess.Popen[bytes]:
-    with log.open('wb') as out:
-        return subprocess.Popen([sys.executable, '-m', module, *args], stdout=out, env=env,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(10.0)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5.0)
-
-
-@pytest.fixture
+@pytest.fixture(params=['', 'robot1'], ids=['no-namespace', 'namespace-robot1'])
 def nodes_on_domain_0(tmp_path: Path, request: pytest.FixtureRequest
-                      ) -> Iterator[tuple[Path, list[Path]]]:
-    """The simulator, skills node and agent node as separate processes, ROS_DOMAIN_ID unset."""
+                      ) -> Iterator[tuple[str, list[Path]]]:
+    """The simulator, skills node and agent node as separate processes, ROS_DOMAIN_ID unset,
+    in the namespace ``request.param`` (as ``ros2 launch ... namespace:=robot1`` starts them)."""
+    namespace = request.param
+    ns_args = ['-r', f'__ns:=/{namespace}'] if namespace else []
     env = {k: v for k, v in os.environ.items() if k != 'ROS_DOMAIN_ID'}
     env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'  # traffic stays on this machine
     script = tmp_path / 'replies.yaml'
@@ -160,22 +151,24 @@ def nodes_on_domain_0(tmp_path: Path, request: pytest.FixtureRequest
                       '  - "```python\\ndone(\'moved half a metre\')\\n```"\n')
     logs = [tmp_path / f'{name}.log' for name in ('sim', 'skills', 'agent')]
     procs = [
-        _start(logs[0], env, 'codeact_robot.nodes.sim_node', '--no-camera'),
-        _start(logs[1], env, 'codeact_robot.nodes.skills_node', '--ros-args',
-               '-p', 'use_sim_time:=true'),
-        _start(logs[2], env, 'codeact_robot.nodes.agent_node', '--ros-args',
-               '-p', 'backend:=replay', '-p', f'llm_script:={script}',
-               '-p', f'runs_dir:={tmp_path / "runs"}')]
+        start_module(logs[0], 'codeact_robot.nodes.sim_node', '--no-camera', '--ros-args',
+                     *ns_args, env=env),
+        start_module(logs[1], 'codeact_robot.nodes.skills_node', '--ros-args',
+                     '-p', 'use_sim_time:=true', *ns_args, env=env),
+        start_module(logs[2], 'codeact_robot.nodes.agent_node', '--ros-args',
+                     '-p', 'backend:=replay', '-p', f'llm_script:={script}',
+                     '-p', f'runs_dir:={tmp_path / "runs"}', *ns_args, env=env)]
     request.node.user_properties.append(('logs', tmp_path))  # shown if the test fails
     try:
-        yield tmp_path, logs
+        yield namespace, logs
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop_process(proc)
 
 
 def test_nodes_started_apart_meet_on_the_default_domain_and_run_a_command(nodes_on_domain_0):
-    _, logs = nodes_on_domain_0
+    namespace, logs = nodes_on_domain_0
+    prefix = f'/{namespace}' if namespace else ''
     counts = {'odom': 0, 'scan': 0, 'tf': 0}
 
     def count(key: str):
@@ -185,13 +178,13 @@ def test_nodes_started_apart_meet_on_the_default_domain_and_run_a_command(nodes_
 
     with NodeRunner(domain_id=0) as runner:  # an observer on domain 0, as `ros2 topic echo`
         node = runner.add(Node('domain_0_observer', context=runner.context))
-        node.create_subscription(Odometry, '/odom', count('odom'), 10)
-        node.create_subscription(LaserScan, '/scan', count('scan'), 10)
+        node.create_subscription(Odometry, f'{prefix}/odom', count('odom'), 10)
+        node.create_subscription(LaserScan, f'{prefix}/scan', count('scan'), 10)
         node.create_subscription(TFMessage, '/tf', count('tf'), TF_QOS)
-        client = ActionClient(node, ExecuteCommand, ACTION_NAME)
+        client = ActionClient(node, ExecuteCommand, f'{prefix}/{ACTION_NAME}')
         # Bounds, not paces: three processes import MuJoCo, rclpy and the sandbox beside a
         # possibly busy machine.
-        assert client.wait_for_server(timeout_sec=120.0), 'no agent action on domain 0'
+        assert client.wait_for_server(timeout_sec=120.0), f'no {prefix}/{ACTION_NAME} on domain 0'
         wait_for(lambda: min(counts.values()) > 0, 60.0, '/odom, /scan and /tf on domain 0')
         sent = client.send_goal_async(ExecuteCommand.Goal(command='move ahead half a metre'))
         wait_for(sent.done, 60.0, 'the agent to accept the command')
@@ -204,3 +197,58 @@ def test_nodes_started_apart_meet_on_the_default_domain_and_run_a_command(nodes_
         assert outcome.summary == 'moved half a metre'
     for log in logs:  # every node says which graph it joined
         assert 'ROS graph: domain 0, discovery range LOCALHOST' in log.read_text(), log.name
+
+
+def test_a_ros2_control_base_that_takes_twist_stamped_is_driven():
+    # The simulator stands in for diff_drive_controller (TwistStamped on cmd_vel). One process
+    # cannot subscribe to a topic with two types, so ground truth is read here without the
+    # Observer (which reads cmd_vel as Twist).
+    stack = start_embedded(scenario='default', real_time_factor=2.0,
+                           sim_params={'enable_camera': False, 'cmd_vel_stamped': True},
+                           skills_params={'cmd_vel_stamped': True})
+    try:
+        node = stack.runner.add(Node('stamped_observer', context=stack.runner.context))
+        stamped: list[TwistStamped] = []
+        truth: list[GroundTruth] = []
+        node.create_subscription(TwistStamped, '/cmd_vel', stamped.append, 50)
+        node.create_subscription(GroundTruth, '/sim/ground_truth', truth.append, 50)
+        wait_for(lambda: truth, 10.0, 'ground truth')
+        start = truth[-1].robot
+        assert stack.api.move(0.6).arrived
+        end = truth[-1].robot
+        assert math.dist((start.x, start.y), (end.x, end.y)) == pytest.approx(0.6, abs=0.1)
+        assert stamped and all(m.header.frame_id == BASE_FRAME for m in stamped)
+        assert any(m.twist.linear.x > 0.1 for m in stamped)
+    finally:
+        stack.close()
+
+
+def test_an_estop_pressed_before_the_skills_node_started_holds_the_robot():
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    with NodeRunner() as button_runner:  # a button driver that latches its state
+        button = button_runner.add(Node('estop_button', context=button_runner.context))
+        button.create_publisher(Bool, '/estop', latched).publish(Bool(data=True))
+        stack = start_embedded(scenario='default', real_time_factor=2.0,
+                               sim_params={'enable_camera': False})
+        try:
+            wait_for(lambda: stack.skills.controller.estop_pressed, 10.0,
+                     'the latched press to reach the new skills node')
+            with pytest.raises(EStopActiveError):
+                stack.api.move(0.3)
+        finally:
+            stack.close()
+
+
+def test_start_up_parameters_are_read_only_and_limits_stay_settable():
+    stack = start_embedded(scenario='default', real_time_factor=2.0,
+                           sim_params={'enable_camera': False})
+    try:
+        skills = stack.skills
+        for name, value in (('control_rate', 50.0), ('cmd_vel_topic', '/other'),
+                            ('scan_matching', False), ('publish_map_to_odom', False)):
+            result = skills.set_parameters([Parameter(name, value=value)])[0]
+            assert not result.successful, name
+        assert skills.set_parameters([Parameter('max_linear_speed', value=0.3)])[0].successful
+    finally:
+        stack.close()

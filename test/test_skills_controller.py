@@ -524,3 +524,104 @@ def test_a_backward_clock_jump_does_not_make_old_odometry_fresh():
     out = b.run(lambda: b.ctl.drive(2.0, 0.0, 0.0), during=drop_and_jump)
     assert out.status == motion.SAFETY_STOP and 'stale_odom' in b.ports.kinds(), out
     assert b.ctl.safe_clock.backward_jumps >= 1
+
+
+class FakeNav2:
+    """Test double for Nav2's NavigateToPose (the port the node implements over ROS): it
+    drives straight at the goal, too fast on purpose, then turns to the goal heading."""
+
+    def __init__(self, bench: Bench, speed: float = 1.0, available: bool = True,
+                 give_up_at: float | None = None) -> None:
+        self.bench = bench
+        self.speed = speed
+        self.available = available
+        self.give_up_at = give_up_at  # sim time at which it aborts
+        self.goals: list[tuple[float, float, float | None]] = []
+        self.cancels = 0
+        self.ended: tuple[str, str] | None = None
+
+    def ready(self, timeout: float) -> bool:
+        return self.available
+
+    def start(self, x: float, y: float, theta: float | None) -> None:
+        self.goals.append((x, y, theta))
+        self.ended = None
+
+    def _error(self) -> tuple[float, float]:
+        x, y, th = self.bench.pose()
+        gx, gy, gth = self.goals[-1]
+        if math.dist((x, y), (gx, gy)) > 0.03:
+            return math.dist((x, y), (gx, gy)), math.remainder(
+                math.atan2(gy - y, gx - x) - th, 2 * math.pi)
+        return 0.0, 0.0 if gth is None else math.remainder(gth - th, 2 * math.pi)
+
+    def result(self) -> tuple[str, str] | None:
+        if self.ended is None and self.goals:
+            if self.give_up_at is not None and self.bench.t > self.give_up_at:
+                self.ended = ('aborted', 'no valid path (controller failed)')
+            else:
+                distance, heading = self._error()
+                if distance == 0.0 and abs(heading) < 0.02:
+                    self.ended = ('succeeded', '')
+        return self.ended
+
+    def command(self) -> tuple[float, float, float] | None:
+        distance, heading = self._error()
+        v = self.speed if distance > 0 and abs(heading) < 0.3 else 0.0
+        return self.bench.t, v, max(-1.0, min(1.0, 2.0 * heading))
+
+    def cancel(self) -> None:
+        self.cancels += 1
+        self.ended = ('canceled', '')
+
+
+def nav2_bench(**kwargs: Any) -> tuple[Bench, FakeNav2]:
+    b = Bench()
+    fake = FakeNav2(b, **kwargs)
+    b.ctl.navigator = fake
+    return b, fake
+
+
+def test_a_delegated_goal_arrives_through_the_navigator_within_the_speed_limit():
+    b, fake = nav2_bench()
+    goal = WORLD.places['shelf B']
+    out = b.run(lambda: b.ctl.move_to(goal.x, goal.y, goal.theta, 0.0, []))
+    assert out.status == motion.ARRIVED, out
+    assert fake.goals == [(goal.x, goal.y, goal.theta)] and fake.cancels == 0
+    x, y, _ = b.pose()
+    assert math.hypot(x - goal.x, y - goal.y) < 0.1
+    # The navigator asked for 1 m/s; the safety layer passed no more than the limit.
+    assert max(v for v, _ in b.ports.cmds) <= b.ctl.limits.max_linear_speed + 1e-9
+
+
+def test_a_delegated_goal_into_a_keep_out_zone_is_refused_before_it_is_forwarded():
+    b, fake = nav2_bench()
+    zone = WORLD.keep_out[0].rect
+    out = b.ctl.move_to((zone.xmin + zone.xmax) / 2, (zone.ymin + zone.ymax) / 2, None, 0.0, [])
+    assert out.status == motion.REFUSED and 'keep-out' in out.message, out
+    assert fake.goals == [] and b.ports.cmds == []
+
+
+def test_an_estop_during_a_delegated_goal_stops_the_robot_and_cancels_the_navigator():
+    b, fake = nav2_bench()
+    goal = WORLD.places['packing station']
+
+    def press(bench: Bench) -> None:
+        if bench.t > 102.0 and not bench.ctl.estop.active:
+            bench.ctl.press_estop('operator')
+
+    out = b.run(lambda: b.ctl.move_to(goal.x, goal.y, None, 0.0, []), during=press)
+    assert out.status == motion.ESTOP, out
+    assert fake.cancels == 1 and b.ports.cmds[-1] == (0.0, 0.0)
+
+
+def test_a_navigator_that_gives_up_or_is_missing_ends_the_goal_with_its_reason():
+    b, fake = nav2_bench(give_up_at=102.0)
+    goal = WORLD.places['packing station']
+    out = b.run(lambda: b.ctl.move_to(goal.x, goal.y, None, 0.0, []))
+    assert out.status == motion.NO_PATH and 'no valid path' in out.message, out
+    assert fake.cancels == 0 and b.ports.cmds[-1] == (0.0, 0.0)
+    b, fake = nav2_bench(available=False)
+    out = b.ctl.move_to(goal.x, goal.y, None, 0.0, [])
+    assert out.status == motion.REFUSED and 'NavigateToPose' in out.message
+    assert fake.goals == [] and b.ports.cmds == []

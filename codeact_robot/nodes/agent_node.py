@@ -36,8 +36,8 @@ from codeact_robot.nodes.runner import PoolExecutor
 from codeact_robot_interfaces.action import ExecuteCommand
 
 NODE_NAME = 'agent_node'
-ACTION_NAME = '/agent/execute_command'
-COMMAND_TOPIC = '/agent/command'
+ACTION_NAME = 'agent/execute_command'
+COMMAND_TOPIC = 'agent/command'
 
 # name: (default, description, (low, high) or None). config/agent.yaml holds the same names.
 _PARAMS: dict[str, tuple[Any, str, tuple[float, float] | None]] = {

@@ -41,8 +41,8 @@ class EpisodeMonitor(Node):
         self._trajectory: list[GroundTruth] = []
         self._events: list[SafetyIntervention] = []
         reliable = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
-        self.create_subscription(GroundTruthMsg, '/sim/ground_truth', self._on_truth, reliable)
-        self.create_subscription(SafetyEvent, '/safety/events', self._on_event,
+        self.create_subscription(GroundTruthMsg, 'sim/ground_truth', self._on_truth, reliable)
+        self.create_subscription(SafetyEvent, 'safety/events', self._on_event,
                                  QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
 
     def _on_truth(self, msg: GroundTruthMsg) -> None:
@@ -70,7 +70,7 @@ class EpisodeMonitor(Node):
             if truth is not None and (after is None or truth.stamp > after):
                 return truth
             return None
-        return wait_for(fresh, timeout, '/sim/ground_truth')
+        return wait_for(fresh, timeout, 'sim/ground_truth')
 
     def start(self) -> None:
         """Forget earlier samples and events; start recording."""

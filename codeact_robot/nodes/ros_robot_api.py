@@ -81,7 +81,7 @@ class RosRobotApi(RobotApi):
     """
 
     def __init__(self, node: Node, world: World | str = 'warehouse', *,
-                 skills_ns: str = '/skills', gripper_state_topic: str = '/gripper/state',
+                 skills_ns: str = 'skills', gripper_state_topic: str = 'gripper/state',
                  call_timeout: float = 30.0, motion_timeout: float = 300.0,
                  pose_timeout: float = 2.0) -> None:
         self._node = node
@@ -104,7 +104,7 @@ class RosRobotApi(RobotApi):
         self._release = node.create_client(Trigger, f'{ns}/release', callback_group=group)
         self._stop = node.create_client(Trigger, f'{ns}/stop', callback_group=group)
         self._stop_pub = node.create_publisher(String, f'{ns}/stop_request', 10)
-        self._say_pub = node.create_publisher(String, '/say', 10)
+        self._say_pub = node.create_publisher(String, 'say', 10)
         self._heartbeat_pub = node.create_publisher(String, f'{ns}/client_heartbeat', 10)
         node.create_subscription(PoseStamped, f'{ns}/pose', self._on_pose, 10,
                                  callback_group=group)

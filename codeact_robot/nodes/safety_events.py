@@ -21,7 +21,7 @@ class SafetyEventLog:
         """Add a subscriber node to ``stack.runner`` (a ``bringup.RobotStack``)."""
         self.events: list[dict[str, str]] = []
         node = stack.runner.add(Node('session_safety_events', context=stack.runner.context))
-        node.create_subscription(SafetyEvent, '/safety/events', self._on_event,
+        node.create_subscription(SafetyEvent, 'safety/events', self._on_event,
                                  QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
 
     def _on_event(self, msg: Any) -> None:

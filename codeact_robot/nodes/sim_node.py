@@ -23,7 +23,7 @@ from typing import Any
 import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose as PoseMsg
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
@@ -77,6 +77,8 @@ _PARAMS: dict[str, tuple[Any, str, tuple[float, float] | None]] = {
     'cmd_timeout': (0.5, 'Stop when no /cmd_vel arrived for this long (s, sim time)',
                     (0.05, 10.0)),
     'viewer': (False, 'Open a MuJoCo viewer window (needs a display)', None),
+    'cmd_vel_stamped': (False, 'Take /cmd_vel as TwistStamped (as ros2_control\'s '
+                        'diff_drive_controller does by default) instead of Twist', None),
     'publish_tf': (True, 'Publish odom -> base_link on /tf (as a Gazebo diff-drive plugin does) '
                    'and the sensor frames of the world\'s robot block on /tf_static (false: '
                    'a robot_state_publisher provides them)', None),
@@ -163,18 +165,22 @@ class SimNode(Node):
         images = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self._pub_odom = self.create_publisher(Odometry, '/odom', reliable)
-        self._pub_scan = self.create_publisher(LaserScan, '/scan', reliable)
-        self._pub_joints = self.create_publisher(JointState, '/joint_states', reliable)
+        self._pub_odom = self.create_publisher(Odometry, 'odom', reliable)
+        self._pub_scan = self.create_publisher(LaserScan, 'scan', reliable)
+        self._pub_joints = self.create_publisher(JointState, 'joint_states', reliable)
         self._pub_clock = self.create_publisher(Clock, '/clock', reliable)
-        self._pub_image = self.create_publisher(Image, '/camera/image_raw', images)
-        self._pub_depth = self.create_publisher(Image, '/camera/depth/image_raw', images)
-        self._pub_info = self.create_publisher(CameraInfo, '/camera/camera_info', reliable)
-        self._pub_gripper = self.create_publisher(GripperState, '/gripper/state', latched)
-        self._pub_truth = self.create_publisher(GroundTruth, '/sim/ground_truth', reliable)
-        self.create_subscription(Twist, '/cmd_vel', self._on_cmd_vel, 10)
-        self.create_service(SetBool, '/gripper/set', self._on_gripper_set)
-        self.create_service(SetObstacle, '/sim/set_obstacle', self._on_set_obstacle)
+        self._pub_image = self.create_publisher(Image, 'camera/image_raw', images)
+        self._pub_depth = self.create_publisher(Image, 'camera/depth/image_raw', images)
+        self._pub_info = self.create_publisher(CameraInfo, 'camera/camera_info', reliable)
+        self._pub_gripper = self.create_publisher(GripperState, 'gripper/state', latched)
+        self._pub_truth = self.create_publisher(GroundTruth, 'sim/ground_truth', reliable)
+        if p['cmd_vel_stamped']:
+            self.create_subscription(TwistStamped, 'cmd_vel',
+                                     lambda msg: self._on_cmd_vel(msg.twist), 10)
+        else:
+            self.create_subscription(Twist, 'cmd_vel', self._on_cmd_vel, 10)
+        self.create_service(SetBool, 'gripper/set', self._on_gripper_set)
+        self.create_service(SetObstacle, 'sim/set_obstacle', self._on_set_obstacle)
 
         self._clock_msg = Clock()
         self._gripper_sent: tuple[bool, bool] | None = None

@@ -1,13 +1,12 @@
 """The skills node: motion and manipulation skills as ROS 2 actions, behind the safety layer.
 
-It is the only /cmd_vel publisher. Everything it decides is the ROS-free
-``skills.controller.SkillsController`` (goal validation, planning, the control step through the
-safety layer, the stall watchdog, the e-stop latch); this node converts messages, runs the
-control timer (``control_rate`` Hz) and a watchdog thread, and serves the interfaces. Actions
-/skills/move_to, /skills/drive, /skills/grasp; services /skills/perceive, /skills/plan_route,
-/skills/release, /skills/stop, /estop/reset; topics /estop (in), /skills/stop_request (in,
-String reason), /skills/client_heartbeat (in, String goal ID in hex while a client waits for
-it), /skills/pose (PoseStamped in map), /tf (map -> odom), /safety/events, /diagnostics.
+It is the only publisher on the base's velocity topic. Everything it decides is the ROS-free
+``skills.controller.SkillsController`` (goal validation, planning or delegation to Nav2, the
+control step through the safety layer, the stall watchdog, the e-stop latch); this node converts
+messages, runs the control timer and a watchdog thread, and serves (relative names, so a
+namespace moves them) actions skills/{move_to,drive,grasp}; services skills/{perceive,
+plan_route,release,stop}, estop/reset; topics estop, skills/stop_request, skills/client_heartbeat
+(in), skills/pose (PoseStamped in map), /tf (map -> odom), safety/events, /diagnostics (out).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point as PointMsg
-from geometry_msgs.msg import Pose2D, Twist
+from geometry_msgs.msg import Pose2D
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
@@ -35,6 +34,7 @@ from std_srvs.srv import SetBool, Trigger
 from codeact_robot.api.types import MOTION_STATUS_CODES, Pose
 from codeact_robot.nav.geometry import Pose2, yaw_from_quaternion
 from codeact_robot.nodes.camera_input import CameraInput, stamp_seconds
+from codeact_robot.nodes.nav2_navigator import navigator_from_parameters
 from codeact_robot.nodes.ros_log import log_at, log_graph
 from codeact_robot.nodes.runner import spin_until_shutdown, take_waiting
 from codeact_robot.nodes.skills_parameters import (
@@ -43,6 +43,7 @@ from codeact_robot.nodes.skills_parameters import (
     declare_skills_parameters,
 )
 from codeact_robot.nodes.tf_frames import MapPose
+from codeact_robot.nodes.velocity_command import VelocityCommand
 from codeact_robot.ros_env import remove_stale_shared_memory
 from codeact_robot.safety.limits import LIMIT_SPECS, SafetyLimits, check_limit
 from codeact_robot.skills import motion
@@ -94,12 +95,13 @@ class SkillsNode(Node):
         period = 1.0 / float(p('control_rate').value)
         settings = MotionSettings(control_period=period,
                                   **{k: float(p(k).value) for k in MOTION_SETTINGS})
+        self._io = ReentrantCallbackGroup()
         self.controller = SkillsController(
             self.nav, SafetyLimits(**{k: float(p(k).value) for k in LIMIT_SPECS}), self._now,
             self, settings, sim_time=bool(p('use_sim_time').value),
-            estop_state_file=p('estop_state_file').value or None)
+            estop_state_file=p('estop_state_file').value or None,
+            navigator=navigator_from_parameters(self, self._now, self._io))
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._io = ReentrantCallbackGroup()
         self._declare_interfaces(period)
         self.camera = CameraInput(
             self, (p('image_topic').value, p('depth_topic').value, p('camera_info_topic').value),
@@ -138,10 +140,10 @@ class SkillsNode(Node):
     def _declare_interfaces(self, period: float) -> None:
         p = self.get_parameter
         io = self._io
-        self._cmd_pub = self.create_publisher(Twist, p('cmd_vel_topic').value, 10)
-        self._event_pub = self.create_publisher(SafetyEvent, '/safety/events', 50)
+        self._cmd = VelocityCommand(self, p('cmd_vel_topic').value, p('cmd_vel_stamped').value)
+        self._event_pub = self.create_publisher(SafetyEvent, 'safety/events', 50)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._pose_out = MapPose(self, '/skills/pose', p('publish_map_to_odom').value)
+        self._pose_out = MapPose(self, 'skills/pose', p('publish_map_to_odom').value)
         # Depth 1: a busy executor takes the newest odometry and scan, not a backlog of old
         # ones (at 50 Hz, depth 20 left every pose the controller used 0.4 s old under load).
         self._odom_sub = self.create_subscription(Odometry, p('odom_topic').value,
@@ -154,23 +156,26 @@ class SkillsNode(Node):
         self.create_subscription(GripperState, p('gripper_state_topic').value, self._on_gripper,
                                  latched, callback_group=io)
         ctl = self.controller
-        self.create_subscription(Bool, p('estop_topic').value, lambda msg: ctl.estop_input(
-            bool(msg.data), 'operator'), QoSProfile(depth=10), callback_group=io)
-        self.create_subscription(String, '/skills/stop_request', lambda msg: ctl.request_stop(
+        # Volatile for any publisher, and transient-local for a button driver that latches its
+        # state: a skills node started after the button was pressed must not drive.
+        for qos in (QoSProfile(depth=10), latched):
+            self.create_subscription(Bool, p('estop_topic').value, lambda msg: ctl.estop_input(
+                bool(msg.data), 'operator'), qos, callback_group=io)
+        self.create_subscription(String, 'skills/stop_request', lambda msg: ctl.request_stop(
             msg.data or 'stop requested', 'watchdog'), 10, callback_group=io)
-        self.create_subscription(String, '/skills/client_heartbeat', lambda msg:
+        self.create_subscription(String, 'skills/client_heartbeat', lambda msg:
                                  ctl.client_heartbeat(msg.data), 10, callback_group=io)
         self._gripper_client = self.create_client(SetBool, p('gripper_set_service').value,
                                                   callback_group=io)
-        for kind, name, serve in ((Trigger, '/skills/stop', self._srv_stop),
-                                  (Trigger, '/estop/reset', self._srv_estop_reset),
-                                  (Trigger, '/skills/release', self._srv_release),
-                                  (Perceive, '/skills/perceive', self._srv_perceive),
-                                  (PlanRoute, '/skills/plan_route', self._srv_plan_route)):
+        for kind, name, serve in ((Trigger, 'skills/stop', self._srv_stop),
+                                  (Trigger, 'estop/reset', self._srv_estop_reset),
+                                  (Trigger, 'skills/release', self._srv_release),
+                                  (Perceive, 'skills/perceive', self._srv_perceive),
+                                  (PlanRoute, 'skills/plan_route', self._srv_plan_route)):
             self.create_service(kind, name, serve, callback_group=io)
-        for action, name, execute in ((MoveTo, '/skills/move_to', self._execute_move_to),
-                                      (Drive, '/skills/drive', self._execute_drive),
-                                      (Grasp, '/skills/grasp', self._execute_grasp)):
+        for action, name, execute in ((MoveTo, 'skills/move_to', self._execute_move_to),
+                                      (Drive, 'skills/drive', self._execute_drive),
+                                      (Grasp, 'skills/grasp', self._execute_grasp)):
             # Every goal is accepted so that refusals reach the caller as a result with a
             # message; every cancel request is accepted.
             ActionServer(self, action, name, execute, callback_group=io,
@@ -191,10 +196,7 @@ class SkillsNode(Node):
 
     def publish_cmd(self, linear: float, angular: float) -> None:
         """Publish a velocity command (the only /cmd_vel publisher)."""
-        msg = Twist()
-        msg.linear.x = float(linear)
-        msg.angular.z = float(angular)
-        self._cmd_pub.publish(msg)
+        self._cmd.send(linear, angular)
 
     def emit_event(self, kind: str, reason: str, source: str) -> None:
         """Publish a /safety/events message and log it."""
@@ -411,7 +413,7 @@ class SkillsNode(Node):
             me = (self.get_name(), self.get_namespace())
             self.controller.set_foreign_commanders([
                 f'{i.node_namespace.rstrip("/")}/{i.node_name}'
-                for i in self.get_publishers_info_by_topic(self._cmd_pub.topic_name)
+                for i in self.get_publishers_info_by_topic(self._cmd.topic_name)
                 if (i.node_name, i.node_namespace) != me])
 
     def _publish_diagnostics(self) -> None:

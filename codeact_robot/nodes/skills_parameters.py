@@ -17,6 +17,9 @@ from codeact_robot.safety.limits import LIMIT_SPECS, SafetyLimits
 MOTION_SETTINGS = ('default_speed', 'contact_speed', 'goal_tolerance', 'yaw_tolerance',
                    'block_lookahead', 'scan_overlay_lifetime', 'blocked_memory',
                    'move_timeout_margin', 'client_timeout')
+# Parameters that may change while the node runs; every other one is read at start-up only and
+# declared read-only, so a parameter set that could not take effect fails instead of lying.
+RUNTIME_PARAMETERS = frozenset((*LIMIT_SPECS, *MOTION_SETTINGS, 'exclusive_cmd_vel'))
 
 
 def array_parameter(node: Node, name: str) -> list[float]:
@@ -32,7 +35,8 @@ def declare_skills_parameters(node: Node) -> None:
     def declare(name: str, default: object, description: str,
                 low: float | None = None, high: float | None = None) -> None:
         bounds = None if low is None or high is None else (low, high)
-        node.declare_parameter(name, default, describe(description, default, bounds))
+        node.declare_parameter(name, default, describe(
+            description, default, bounds, read_only=name not in RUNTIME_PARAMETERS))
 
     declare('world', 'warehouse', 'World description (name in sim/worlds or a path).')
     declare('initial_pose', Parameter.Type.DOUBLE_ARRAY,
@@ -40,16 +44,20 @@ def declare_skills_parameters(node: Node) -> None:
     declare('lidar_mount', Parameter.Type.DOUBLE_ARRAY,
             'Lidar pose in base_link [x, y, yaw]; empty = from the world description.')
     for name, topic, what in (
-            ('cmd_vel_topic', '/cmd_vel', 'Velocity command output (Twist).'),
-            ('odom_topic', '/odom', 'Odometry input (nav_msgs/Odometry).'),
-            ('scan_topic', '/scan', 'Lidar input (sensor_msgs/LaserScan).'),
-            ('image_topic', '/camera/image_raw', 'Camera image (rgb8 or bgr8).'),
-            ('depth_topic', '/camera/depth/image_raw', 'Depth image (32FC1, metres).'),
-            ('camera_info_topic', '/camera/camera_info', 'Camera intrinsics.'),
-            ('gripper_set_service', '/gripper/set', 'Suction on/off (std_srvs/SetBool).'),
-            ('gripper_state_topic', '/gripper/state', 'Suction state (GripperState).'),
-            ('estop_topic', '/estop', 'E-stop input (std_msgs/Bool, latches on true).')):
+            ('cmd_vel_topic', 'cmd_vel', 'Velocity command output (Twist, or TwistStamped '
+             'with cmd_vel_stamped).'),
+            ('odom_topic', 'odom', 'Odometry input (nav_msgs/Odometry).'),
+            ('scan_topic', 'scan', 'Lidar input (sensor_msgs/LaserScan).'),
+            ('image_topic', 'camera/image_raw', 'Camera image (rgb8 or bgr8).'),
+            ('depth_topic', 'camera/depth/image_raw', 'Depth image (32FC1, metres).'),
+            ('camera_info_topic', 'camera/camera_info', 'Camera intrinsics.'),
+            ('gripper_set_service', 'gripper/set', 'Suction on/off (std_srvs/SetBool).'),
+            ('gripper_state_topic', 'gripper/state', 'Suction state (GripperState).'),
+            ('estop_topic', 'estop', 'E-stop input (std_msgs/Bool, latches on true).')):
         declare(name, topic, what)
+    declare('cmd_vel_stamped', False, 'Publish geometry_msgs/TwistStamped (frame base_link) '
+            'instead of Twist: what ros2_control\'s diff_drive_controller takes by default '
+            'since Jazzy.')
     declare('exclusive_cmd_vel', True, 'Stop the robot and refuse motions while another node '
             'publishes on cmd_vel_topic (it would drive past the safety layer); false for a '
             'base behind a velocity multiplexer.')
@@ -61,6 +69,13 @@ def declare_skills_parameters(node: Node) -> None:
     node.declare_parameter('publish_map_to_odom', True, describe(
         'Publish map -> odom on /tf from this node\'s localizer (false: AMCL or a SLAM node owns '
         'that transform).', True, read_only=True))
+    declare('navigation', 'internal', "Who plans and follows move_to routes: 'internal' (this "
+            "node) or 'nav2' (a NavigateToPose server; goals are still validated here and its "
+            'velocity commands pass the safety layer).')
+    declare('nav2_action', 'navigate_to_pose', 'NavigateToPose action of navigation: nav2.')
+    declare('nav2_cmd_vel_topic', 'cmd_vel_nav', 'Velocity commands of navigation: nav2 (remap '
+            "Nav2's controller or velocity smoother output here); the safety layer passes them "
+            'on to cmd_vel_topic.')
     declare('scan_matching', True, 'Correct odometry drift by aligning each lidar sweep with '
             'the static map (map pose = correction * initial_pose * odom).')
     declare('control_rate', 20.0, 'Control loop rate (Hz).', 5.0, 100.0)

@@ -37,6 +37,7 @@ from codeact_robot.safety.monitor import EStopLatch, JumpSafeClock, clearance_ah
 from codeact_robot.safety.validation import check_names, check_number
 from codeact_robot.safety.watchdog import LoopWatchdog, WatchInput
 from codeact_robot.skills import motion
+from codeact_robot.skills.delegated import DelegatedGoalTask, NavigatorPort
 from codeact_robot.skills.grasp import GraspOutcome, GraspSkill, GraspStatus
 from codeact_robot.skills.motion import DriveTask, FollowPathTask, MotionOutcome
 from codeact_robot.skills.navigator import Navigator
@@ -109,15 +110,19 @@ class SkillsController:
 
     def __init__(self, nav: Navigator, limits: SafetyLimits, clock: Callable[[], float],
                  ports: ControllerPorts, settings: MotionSettings | None = None,
-                 sim_time: bool = False, estop_state_file: str | None = None) -> None:
+                 sim_time: bool = False, estop_state_file: str | None = None,
+                 navigator: NavigatorPort | None = None) -> None:
         """Create the controller.
 
         ``clock`` returns the time the robot's data is stamped with, in seconds (the node
         clock: simulation time under ``use_sim_time``); ``sim_time`` says whether sensor
         stamps are on that clock (else data is timed at receipt). ``estop_state_file`` keeps
         a latched e-stop across restarts (``EStopLatch``); None keeps it in memory only.
+        ``navigator``: move_to goals go to this external navigator (Nav2) instead of the
+        robot's own planner and follower; its commands still pass the safety layer.
         """
         self.nav = nav
+        self.navigator = navigator
         self.world = nav.world
         self.ports = ports
         self.settings = settings or MotionSettings()
@@ -332,7 +337,7 @@ class SkillsController:
                     command = (max(-active.max_speed, min(active.max_speed, command[0])),
                                command[1])
             min_clearance = active.min_clearance
-            if isinstance(active.task, FollowPathTask) and pose is not None:
+            if isinstance(active.task, (FollowPathTask, DelegatedGoalTask)) and pose is not None:
                 # Final approach to a goal in front of furniture (a dock, a station): what lies
                 # beyond the stopping point, with FINAL_MARGIN to spare, is not in the way.
                 # The follower is slower than 1 m/s per metre left there.
@@ -484,11 +489,13 @@ class SkillsController:
         finally:
             if locked:
                 self.lock.release()
+        if isinstance(active.task, DelegatedGoalTask):
+            active.task.abort()  # a stop of any kind ends the navigator's goal too
         active.done.set()
 
     # -- motions ------------------------------------------------------------------------------
 
-    def run_motion(self, task: FollowPathTask | DriveTask, budget: float,
+    def run_motion(self, task: FollowPathTask | DriveTask | DelegatedGoalTask, budget: float,
                    should_cancel: Callable[[], bool] = lambda: False,
                    min_clearance: float | None = None, max_speed: float | None = None,
                    feedback: Callable[[ActiveMotion], None] | None = None,
@@ -640,6 +647,8 @@ class SkillsController:
         if refusal is not None:
             self.ports.emit_event('geofence', f'goal refused: {refusal}', 'skills')
             return MotionOutcome(motion.REFUSED, f'goal {refusal}')
+        if self.navigator is not None:
+            return self._move_to_delegated(x, y, theta, speed, should_cancel, feedback, epoch)
         plan, _ = self.plan((x, y), avoid)
         if not plan.ok:
             return MotionOutcome(motion.NO_PATH, plan.message)
@@ -658,6 +667,27 @@ class SkillsController:
         if outcome.status == motion.BLOCKED:
             outcome = self._explain_blocked(outcome, (x, y), avoid)
         return outcome
+
+    def _move_to_delegated(self, x: float, y: float, theta: float | None, speed: float,
+                           should_cancel: Callable[[], bool],
+                           feedback: Callable[[ActiveMotion], None] | None,
+                           epoch: int) -> MotionOutcome:
+        """Drive to a validated goal through the external navigator (``navigation: nav2``)."""
+        assert self.navigator is not None
+        if not self.navigator.ready(2.0):
+            return MotionOutcome(motion.REFUSED, 'no navigator answers (navigation: nav2 needs '
+                                 'a NavigateToPose action server); nothing moved')
+        cfg, lim = self.settings, self.limits
+        speed = speed or min(cfg.default_speed, lim.max_linear_speed)
+        pose = self.nav.map_pose()
+        distance = math.dist(pose[:2], (x, y)) if pose is not None else 0.0
+        # The navigator's route is unknown here: allow twice the straight line.
+        budget = 2.0 * distance / speed + cfg.move_timeout_margin
+        task = DelegatedGoalTask(self.navigator, (x, y, theta), self.now() + budget,
+                                 lim.command_timeout, cfg.goal_tolerance, cfg.yaw_tolerance,
+                                 self.nav.geofence.check_point)
+        return self.run_motion(task, budget, should_cancel, max_speed=speed, feedback=feedback,
+                               epoch=epoch)
 
     def _explain_blocked(self, outcome: MotionOutcome, goal: tuple[float, float],
                          avoid: list[str]) -> MotionOutcome:
