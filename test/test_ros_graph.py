@@ -252,3 +252,24 @@ def test_start_up_parameters_are_read_only_and_limits_stay_settable():
         assert skills.set_parameters([Parameter('max_linear_speed', value=0.3)])[0].successful
     finally:
         stack.close()
+
+
+def test_a_robot_mapped_with_slam_plans_on_its_map_server_map(tmp_path):
+    from codeact_robot.world.map_file import MapFileError, save_map_yaml
+
+    # Coarser than the planner's own 0.05 m cells: the node must be using the file.
+    site = save_map_yaml(WORLD.occupancy_grid(resolution=0.1), tmp_path / 'site.yaml')
+    stack = start_embedded(scenario='default', real_time_factor=3.0,
+                           sim_params={'enable_camera': False},
+                           skills_params={'map_yaml': str(site)})
+    try:
+        assert stack.skills.nav.grid.resolution == 0.1
+        result = stack.api.go_to('aisle 2 west')
+        assert result.arrived, result.message
+    finally:
+        stack.close()
+    (tmp_path / 'rotated.yaml').write_text('image: site.pgm\nresolution: 0.1\n'
+                                           'origin: [0.0, 0.0, 0.3]\n')
+    with pytest.raises(MapFileError, match='rotated'):
+        start_embedded(scenario='default', sim_params={'enable_camera': False},
+                       skills_params={'map_yaml': str(tmp_path / 'rotated.yaml')})

@@ -39,8 +39,8 @@ from codeact_robot.nodes.ros_log import log_at, log_graph
 from codeact_robot.nodes.runner import spin_until_shutdown, take_waiting
 from codeact_robot.nodes.skills_parameters import (
     MOTION_SETTINGS,
-    array_parameter,
     declare_skills_parameters,
+    navigator_options,
 )
 from codeact_robot.nodes.tf_frames import MapPose
 from codeact_robot.nodes.velocity_command import VelocityCommand
@@ -85,13 +85,7 @@ class SkillsNode(Node):
         # Stale inputs the control loop found newer messages for (_catch_up), by input.
         self.caught_up = {'odom': 0, 'scan': 0}
         self._watch_stop = threading.Event()
-        self.nav = Navigator(
-            self.world, initial_pose=array_parameter(self, 'initial_pose'),
-            lidar_mount=array_parameter(self, 'lidar_mount'),
-            resolution=float(p('plan_resolution').value),
-            planner_margin=float(p('planner_margin').value),
-            geofence_margin=float(p('geofence_margin').value),
-            scan_matching=bool(p('scan_matching').value))
+        self.nav = Navigator(self.world, **navigator_options(self))
         period = 1.0 / float(p('control_rate').value)
         settings = MotionSettings(control_period=period,
                                   **{k: float(p(k).value) for k in MOTION_SETTINGS})

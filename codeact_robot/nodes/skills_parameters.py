@@ -6,12 +6,15 @@ set them per robot. ``ros2 param describe /skills_node <name>`` shows each descr
 
 from __future__ import annotations
 
+from typing import Any
+
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from codeact_robot.nodes.parameters import describe
 from codeact_robot.safety.limits import LIMIT_SPECS, SafetyLimits
+from codeact_robot.world.map_file import load_map_yaml
 
 # Parameters that are the controller's MotionSettings, by the same name.
 MOTION_SETTINGS = ('default_speed', 'contact_speed', 'goal_tolerance', 'yaw_tolerance',
@@ -30,6 +33,23 @@ def array_parameter(node: Node, name: str) -> list[float]:
         return []  # not given: the world description provides it
 
 
+def navigator_options(node: Node) -> dict[str, Any]:
+    """Return the ``skills.navigator.Navigator`` keyword arguments of the node's parameters.
+
+    Raises:
+        MapFileError: ``map_yaml`` names a map that cannot be read.
+    """
+    p = node.get_parameter
+    map_yaml = p('map_yaml').value
+    return {'initial_pose': array_parameter(node, 'initial_pose'),
+            'lidar_mount': array_parameter(node, 'lidar_mount'),
+            'resolution': float(p('plan_resolution').value),
+            'planner_margin': float(p('planner_margin').value),
+            'geofence_margin': float(p('geofence_margin').value),
+            'scan_matching': bool(p('scan_matching').value),
+            'static_map': load_map_yaml(map_yaml) if map_yaml else None}
+
+
 def declare_skills_parameters(node: Node) -> None:
     """Declare every skills node parameter on ``node`` (with its range where it has one)."""
     def declare(name: str, default: object, description: str,
@@ -41,6 +61,9 @@ def declare_skills_parameters(node: Node) -> None:
     declare('world', 'warehouse', 'World description (name in sim/worlds or a path).')
     declare('initial_pose', Parameter.Type.DOUBLE_ARRAY,
             'Map pose [x, y, theta] where odom (0, 0, 0) is; empty = the world start pose.')
+    declare('map_yaml', '', 'Site map in the map_server format (YAML + PGM, e.g. from '
+            'slam_toolbox) to plan and localize on; empty = rasterized from the world '
+            'description, which still names the places and keep-out zones.')
     declare('lidar_mount', Parameter.Type.DOUBLE_ARRAY,
             'Lidar pose in base_link [x, y, yaw]; empty = from the world description.')
     for name, topic, what in (

@@ -59,7 +59,8 @@ class Navigator:
     def __init__(self, world: World, *, initial_pose: Sequence[float] = (),
                  lidar_mount: Sequence[float] = (), resolution: float = 0.05,
                  planner_margin: float = 0.1, geofence_margin: float = 0.25,
-                 scan_matching: bool = True, overlay_range: float = 3.5) -> None:
+                 scan_matching: bool = True, overlay_range: float = 3.5,
+                 static_map: OccupancyGrid | None = None) -> None:
         """Build the planners and zones of ``world``.
 
         Args:
@@ -74,6 +75,8 @@ class Navigator:
             scan_matching: Correct odometry drift by aligning scans with the static map.
             overlay_range: Only returns nearer than this (m) enter the planning overlay: far
                 ones carry most of the pose error.
+            static_map: A map of the site (a map_server map, ``world/map_file.py``) to plan
+                and localize on; None = rasterized from the world description.
         """
         self.world = world
         robot = world.robot
@@ -88,8 +91,9 @@ class Navigator:
                              else (lm.x, lm.y, lm.yaw))
         self.localizer: Localizer | None = None
         if scan_matching:
-            self.localizer = Localizer(ScanMatcher(self._lidar_grid(resolution)), self.initial)
-        self.grid: OccupancyGrid = world.occupancy_grid(resolution=resolution)
+            self.localizer = Localizer(ScanMatcher(
+                static_map or self._lidar_grid(resolution)), self.initial)
+        self.grid: OccupancyGrid = static_map or world.occupancy_grid(resolution=resolution)
         self._planner = GridPlanner(self.grid, self.footprint.radius, planner_margin)
         self._carry_planner = GridPlanner(
             self.grid, self.footprint.extended(self.box_size).radius, planner_margin / 2)
