@@ -1,4 +1,4 @@
-"""Print agent turns live in a terminal: the code, what it printed or raised, the robot state."""
+"""Print agent turns live in a terminal: the streamed reply, code, output and robot state."""
 
 from __future__ import annotations
 
@@ -18,6 +18,15 @@ class EventPrinter:
         self._out = out or sys.stdout
         self._color = self._out.isatty() if color is None else color
         self._max_lines = max_observation_lines
+        self._streaming = False  # a streamed reply is on the current line
+
+    def token(self, piece: str) -> None:
+        """Print a streamed piece of the model's reply as it arrives (dimmed, indented)."""
+        if not self._streaming:
+            self._out.write('  ')
+            self._streaming = True
+        self._out.write(self._paint(piece.replace('\n', '\n  '), '2'))
+        self._out.flush()
 
     def _paint(self, text: str, code: str) -> str:
         return f'\033[{code}m{text}\033[0m' if self._color else text
@@ -27,6 +36,9 @@ class EventPrinter:
         phase = getattr(event, 'phase', '')
         turn = getattr(event, 'turn', 0)
         lines: list[str] = []
+        if self._streaming:  # the reply ended: the next event starts on a line of its own
+            self._out.write('\n')
+            self._streaming = False
         if phase == 'generating':
             lines.append(self._paint(f'── turn {turn}: {_PHASE_TITLES[phase]} …', '1;34'))
         elif phase == 'executing' and getattr(event, 'code', ''):

@@ -136,7 +136,8 @@ class RobotSession:
                 config.generation_timeout = opts.generation_timeout
             self._agent = CodeActAgent(llm=self.llm, robot=self.robot, world=self.world,
                                        config=config, runs_dir=opts.runs_dir,
-                                       on_event=self._printer)
+                                       on_event=self._printer,
+                                       on_token=getattr(self._printer, 'token', None))
             self._stack.callback(self._agent.close)
         except BaseException:
             self._stack.close()

@@ -29,6 +29,8 @@ def test_run_exits_zero_after_done_and_leaves_transcript_and_plot(tmp_path):
                              "done('moved half a metre')"])
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert 'turn 1: code' in out.stdout and 'x=1.2' in out.stdout  # live turns
+    # The reply streamed before its code was run.
+    assert -1 < out.stdout.find('move(0.5)') < out.stdout.find('turn 1: code'), out.stdout
     assert 'DONE after 2 turn(s): moved half a metre' in out.stdout
     transcripts = list((tmp_path / 'runs').glob('*.jsonl'))
     plots = list((tmp_path / 'runs').glob('*.path.png'))

@@ -56,3 +56,11 @@ def test_factory_rejects_unknown_names_and_settings():
     # Settings meant for other backends are ignored, so one config serves every backend.
     backend = create_backend('replay', completions=['x'], host='http://h:1', context_size=2048)
     assert backend.describe() == 'replay:script'
+
+
+def test_a_reply_streams_in_pieces_that_make_up_the_reply():
+    text = 'I will look.\n```python\nprint(get_pose())\n```\n'
+    backend = ReplayBackend([text])
+    pieces: list[str] = []
+    completion = backend.complete([{'role': 'user', 'content': 'where?'}], on_token=pieces.append)
+    assert len(pieces) > 1 and ''.join(pieces) == completion.text == text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -73,7 +74,9 @@ class ReplayBackend(LlmBackend):
         self._next += 1
         text, _ = truncate_at_stop(raw, stop)
         if on_token is not None:
-            on_token(text)
+            # In pieces, as a model streams: what listens (the CLI) sees the same calls.
+            for piece in re.findall(r'\S+\s*|\s+', text) or [text]:
+                on_token(piece)
         return Completion(text=text, backend=self.name, model=self.model,
                           prompt_tokens=estimate_tokens(messages),
                           completion_tokens=estimate_tokens([{'content': text}]),
