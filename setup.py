@@ -41,6 +41,10 @@ setup(
         'ollama',
         'httpx',  # the OpenAI-compatible backend talks HTTP directly
         'matplotlib',
+        # the live view (Foxglove WebSocket server, MCAP writer) and reading recordings back
+        'foxglove-sdk>=0.30',
+        'mcap',
+        'mcap-ros2-support',
     ],
     extras_require={
         'llama': ['llama-cpp-python>=0.3'],
@@ -61,6 +65,7 @@ setup(
             'sim_node = codeact_robot.nodes.sim_node:main',
             'skills_node = codeact_robot.nodes.skills_node:main',
             'agent_node = codeact_robot.nodes.agent_node:main',
+            'view_node = codeact_robot.nodes.view_node:main',
         ],
     },
 )

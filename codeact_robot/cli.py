@@ -31,6 +31,8 @@ PASSTHROUGH = {
     'agent': ('codeact_robot.nodes.agent_node', 'start the agent node (ExecuteCommand)'),
     'skills': ('codeact_robot.nodes.skills_node', 'start the skills node (safety layer)'),
     'exec': ('codeact_robot.exec_cli', 'run a Python file through the watchdog'),
+    'view': ('codeact_robot.nodes.view_node', 'serve a running robot to the Foxglove app'),
+    'replay': ('codeact_robot.view.replay', 'draw a recorded episode (MCAP) as a PNG'),
 }
 
 
@@ -61,6 +63,15 @@ def _session_arguments(parser: argparse.ArgumentParser) -> None:
                           'processes the whole system prompt: minutes on a busy CPU)')
     parser.add_argument('--runs-dir', type=Path, default=Path('runs'),
                         help='where each episode leaves its transcript and path plot')
+    view = parser.add_argument_group('watching')
+    view.add_argument('--view', action='store_true',
+                      help='serve the live view to the Foxglove app (Foxglove WebSocket, '
+                           'ws://127.0.0.1:PORT; layout config/foxglove_layout.json)')
+    view.add_argument('--view-port', type=int, default=8765,
+                      help='port of the live view (0 = any free port)')
+    view.add_argument('--record', action='store_true',
+                      help='record each episode to an MCAP file beside its transcript '
+                           '(open it in the Foxglove app, or: codeact-robot replay FILE --png)')
 
 
 def _options(args: argparse.Namespace, scenario: str | None = None):
@@ -72,7 +83,8 @@ def _options(args: argparse.Namespace, scenario: str | None = None):
                           backend=backend, model=args.model, base_url=args.base_url,
                           replay=args.replay, max_turns=args.max_turns,
                           max_episode_seconds=args.max_seconds,
-                          generation_timeout=args.generation_timeout, runs_dir=args.runs_dir)
+                          generation_timeout=args.generation_timeout, runs_dir=args.runs_dir,
+                          view=args.view, view_port=args.view_port, record=args.record)
 
 
 def _report(outcome) -> None:
@@ -82,6 +94,8 @@ def _report(outcome) -> None:
     print(_robot_account(outcome, '  '))
     if outcome.run_dir:
         print(f'  transcript: {outcome.transcript}\n  path plot:  {outcome.plot}')
+    if outcome.recording:
+        print(f'  recording:  {outcome.recording}')
 
 
 def _robot_account(outcome, indent: str) -> str:

@@ -21,7 +21,8 @@ def _rect(ax, rect: Rect, **style) -> None:
 
 
 def plot_path(world: World, path: Sequence[tuple[float, float]], out: Path, title: str = '',
-              obstacles: Sequence[Rect] = (), blocked_aisles: Sequence[str] = ()) -> Path:
+              obstacles: Sequence[Rect] = (), blocked_aisles: Sequence[str] = (),
+              marks: Sequence[tuple[float, float, str]] = ()) -> Path:
     """Write a PNG of ``path`` (map-frame x, y points) over the world's map and return its path.
 
     Args:
@@ -32,6 +33,7 @@ def plot_path(world: World, path: Sequence[tuple[float, float]], out: Path, titl
         obstacles: Extra rectangles to draw, e.g. the obstacles the robot met.
         blocked_aisles: Aisles to mark blocked, e.g. what the robot found blocked on the way
             (RobotApi.blocked_aisles() after the episode).
+        marks: Labelled points on the path, e.g. where each agent turn's code began.
     """
     fig, ax = plt.subplots(figsize=(9, 6.5), dpi=110)
     b = world.bounds
@@ -71,6 +73,11 @@ def plot_path(world: World, path: Sequence[tuple[float, float]], out: Path, titl
         ax.plot(xs, ys, color='#1565c0', linewidth=1.8, label='robot path')
         ax.plot(xs[0], ys[0], 'o', color='#2e7d32', label='start')
         ax.plot(xs[-1], ys[-1], 's', color='#c62828', label='end')
+    for x, y, label in marks:
+        ax.plot(x, y, 'o', color='#ffb300', markeredgecolor='black', markersize=7)
+        ax.annotate(label, (x, y), textcoords='offset points', xytext=(5, -10), fontsize=7,
+                    fontweight='bold', color='#6d4c00')
+    if path:
         ax.legend(loc='upper right', fontsize=7)
     ax.set_xlim(b.xmin - 0.3, b.xmax + 0.3)
     ax.set_ylim(b.ymin - 0.3, b.ymax + 0.3)

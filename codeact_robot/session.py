@@ -44,6 +44,11 @@ class SessionOptions:
     runs_dir: Path = Path('runs')
     agent_config: str = 'agent.yaml'
     extra_backend_config: dict[str, Any] = field(default_factory=dict)
+    #: Serve the live Foxglove view on ``view_port`` (0 = any free port).
+    view: bool = False
+    view_port: int = 8765
+    #: Record each episode to an MCAP file beside its transcript.
+    record: bool = False
 
 
 @dataclass
@@ -60,6 +65,8 @@ class EpisodeOutcome:
     plot: Path | None
     #: What the robot did, in its own words (one line per motion or gripper call).
     actions: list[str] = field(default_factory=list)
+    #: The episode's MCAP recording (``--record``), beside its transcript.
+    recording: Path | None = None
 
 
 class PathRecorder:
@@ -113,6 +120,8 @@ class RobotSession:
         self.robot: RobotApi | None = None
         self._agent: Any = None
         self._safety_log: Any = None  # nodes.safety_events.SafetyEventLog while connected
+        self.view: Any = None  # nodes.view_node.ViewNode with --view or --record
+        self._turn_log: Callable[[Any], None] | None = None  # agent/log publisher
 
     def __enter__(self) -> RobotSession:
         from codeact_robot.agent import AgentConfig, CodeActAgent
@@ -136,7 +145,7 @@ class RobotSession:
                 config.generation_timeout = opts.generation_timeout
             self._agent = CodeActAgent(llm=self.llm, robot=self.robot, world=self.world,
                                        config=config, runs_dir=opts.runs_dir,
-                                       on_event=self._printer,
+                                       on_event=self._on_event,
                                        on_token=getattr(self._printer, 'token', None))
             self._stack.callback(self._agent.close)
         except BaseException:
@@ -144,9 +153,16 @@ class RobotSession:
             raise
         return self
 
+    def _on_event(self, event: Any) -> None:
+        if self._turn_log is not None:
+            self._turn_log(event)
+        if self._printer is not None:
+            self._printer(event)
+
     @contextmanager
     def _robot(self) -> Iterator[RobotApi]:
         from codeact_robot.nodes import bringup
+        from codeact_robot.nodes.agent_log import AgentLogPublisher
         from codeact_robot.nodes.safety_events import SafetyEventLog
 
         opts = self.options
@@ -159,9 +175,23 @@ class RobotSession:
         try:
             # Each transcript ends with the safety events of its episode (a stop's cause).
             self._safety_log = SafetyEventLog(stack)
+            self._turn_log = AgentLogPublisher(stack.client)
+            if opts.view or opts.record:
+                self.view = self._start_view(stack)
             yield stack.api
         finally:
             stack.close()
+
+    def _start_view(self, stack: Any) -> Any:
+        from rclpy.parameter import Parameter
+
+        from codeact_robot.nodes.view_node import ViewNode
+
+        opts = self.options
+        return stack.runner.add(ViewNode(world=self.world, context=stack.runner.context,
+                                         parameter_overrides=[
+                                             Parameter('live', value=opts.view),
+                                             Parameter('port', value=opts.view_port)]))
 
     def run(self, command: str) -> EpisodeOutcome:
         """Run one command as one agent episode and plot the path the robot took."""
@@ -170,6 +200,7 @@ class RobotSession:
         assert self.robot is not None, 'use RobotSession as a context manager'
         log = self._safety_log
         first_event = len(log.events) if log is not None else 0
+        recording = self._start_recording()
         with PathRecorder(self.robot) as recorder:
             result = self._agent.run(command)
         transcript = Path(result.transcript_path) if result.transcript_path else None
@@ -177,6 +208,10 @@ class RobotSession:
             # Events of the episode's last moment (its stop) are still on their way over DDS.
             time.sleep(EVENT_SETTLE_SECONDS)
             append_safety_events(transcript, list(log.events[first_event:]))
+        if recording is not None:
+            self.view.stop_recording()
+            if transcript is not None:
+                recording = recording.replace(transcript.with_suffix('.mcap'))
         run_dir = transcript.parent if transcript else None
         plot = None
         if transcript is not None:
@@ -187,7 +222,14 @@ class RobotSession:
         return EpisodeOutcome(command=command, success=result.success, summary=result.summary,
                               failure_reason=result.failure_reason, turns=result.turns,
                               run_dir=run_dir, transcript=transcript, plot=plot,
-                              actions=list(result.actions))
+                              actions=list(result.actions), recording=recording)
+
+    def _start_recording(self) -> Path | None:
+        # Named by the time until the episode's transcript exists; then renamed beside it.
+        if not self.options.record or self.view is None:
+            return None
+        stamp = time.strftime('%Y%m%dT%H%M%S', time.gmtime())
+        return self.view.start_recording(self.options.runs_dir / f'{stamp}-recording.mcap')
 
     def _blocked_aisles(self) -> list[str]:
         """Return the aisles the robot remembers as blocked (empty when it cannot say)."""
@@ -227,4 +269,8 @@ def live_session(options: SessionOptions, out: TextIO) -> Iterator[RobotSession]
     from codeact_robot.console import EventPrinter
 
     with RobotSession(options, printer=EventPrinter(out)) as session:
+        if session.view is not None and session.view.port is not None:
+            print(f'live view: in the Foxglove app, "Open connection" > Foxglove WebSocket > '
+                  f'ws://127.0.0.1:{session.view.port} (layout: config/foxglove_layout.json)',
+                  file=out, flush=True)
         yield session

@@ -36,6 +36,11 @@ ARGUMENTS = [
     ('backend', '', 'LLM backend: auto, ollama, llama_cpp, openai or replay; empty = the agent '
      'parameter file\'s.'),
     ('model', '', 'Model name for the backend; empty = the agent parameter file\'s.'),
+    ('view', 'false', 'Serve the live view to the Foxglove app (Foxglove WebSocket on '
+     '127.0.0.1:view_port; layout config/foxglove_layout.json): true or false.'),
+    ('view_port', '8765', 'Port of the live view\'s WebSocket server.'),
+    ('record', '', 'MCAP file the view node records the robot\'s topics to; empty = no '
+     'recording.'),
     ('namespace', '', 'ROS namespace of both nodes (e.g. robot1); empty = none.'),
     ('robot_params', 'config/hardware.yaml', 'Parameter file of skills_node (limits, topics), '
      'relative to the package share directory.'),
@@ -55,7 +60,7 @@ def _nodes(context: LaunchContext) -> list[Node]:
                                                    value_type=bool)}
     remaps = [(default, LaunchConfiguration(name)) for name, default, _ in TOPICS]
     namespace = LaunchConfiguration('namespace')
-    return [
+    nodes = [
         Node(package='codeact_robot', executable='skills_node', name='skills_node',
              output='screen', namespace=namespace, remappings=remaps,
              parameters=[PathJoinSubstitution([share, LaunchConfiguration('robot_params')]),
@@ -66,6 +71,16 @@ def _nodes(context: LaunchContext) -> list[Node]:
              parameters=[PathJoinSubstitution([share, LaunchConfiguration('agent_params')]),
                          use_sim_time, launch_overrides(given, AGENT_OVERRIDES)]),
     ]
+    view = LaunchConfiguration('view').perform(context).lower() == 'true'
+    record = LaunchConfiguration('record').perform(context)
+    if view or record:
+        nodes.append(Node(
+            package='codeact_robot', executable='view_node', name='view_node', output='screen',
+            namespace=namespace, remappings=remaps, parameters=[use_sim_time, {
+                'live': view, 'record': record,
+                'port': int(LaunchConfiguration('view_port').perform(context)),
+                **launch_overrides(given, {'world': str})}]))
+    return nodes
 
 
 def generate_launch_description() -> LaunchDescription:

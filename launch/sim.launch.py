@@ -29,6 +29,11 @@ ARGUMENTS = [
     ('backend', '', 'LLM backend: auto, ollama, llama_cpp, openai or replay; empty = the agent '
      'parameter file\'s.'),
     ('model', '', 'Model name for the backend; empty = the agent parameter file\'s.'),
+    ('view', 'false', 'Serve the live view to the Foxglove app (Foxglove WebSocket on '
+     '127.0.0.1:view_port; layout config/foxglove_layout.json): true or false.'),
+    ('view_port', '8765', 'Port of the live view\'s WebSocket server.'),
+    ('record', '', 'MCAP file the view node records the robot\'s topics to; empty = no '
+     'recording.'),
     ('namespace', '', 'ROS namespace of the three nodes and their relative topics, services and '
      'actions (e.g. robot1); empty = none.'),
     ('sim_params', 'config/sim.yaml', 'Parameter file of sim_node and skills_node, relative to '
@@ -52,7 +57,7 @@ def _nodes(context: LaunchContext) -> list[Node]:
     agent_params = PathJoinSubstitution([share, LaunchConfiguration('agent_params')])
     sim_time = {'use_sim_time': True}
     namespace = LaunchConfiguration('namespace')
-    return [
+    nodes = [
         Node(package='codeact_robot', executable='sim_node', name='sim_node', output='screen',
              namespace=namespace,
              parameters=[sim_params, sim_time, launch_overrides(given, SIM_OVERRIDES)]),
@@ -63,6 +68,16 @@ def _nodes(context: LaunchContext) -> list[Node]:
              namespace=namespace, condition=IfCondition(LaunchConfiguration('start_agent')),
              parameters=[agent_params, sim_time, launch_overrides(given, AGENT_OVERRIDES)]),
     ]
+    view = LaunchConfiguration('view').perform(context).lower() == 'true'
+    record = LaunchConfiguration('record').perform(context)
+    if view or record:
+        nodes.append(Node(
+            package='codeact_robot', executable='view_node', name='view_node', output='screen',
+            namespace=namespace, parameters=[sim_time, {
+                'live': view, 'record': record,
+                'port': int(LaunchConfiguration('view_port').perform(context)),
+                **launch_overrides(given, {'world': str})}]))
+    return nodes
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH_FILES = sorted((ROOT / 'launch').glob('*.launch.py'))
-CONSOLE_SCRIPTS = {'sim_node', 'skills_node', 'agent_node'}
+CONSOLE_SCRIPTS = {'sim_node', 'skills_node', 'agent_node', 'view_node'}
 
 
 def _declared_arguments(tree: ast.Module) -> dict[str, tuple[str, str]]:

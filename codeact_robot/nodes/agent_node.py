@@ -30,6 +30,7 @@ from std_msgs.msg import String
 from codeact_robot.agent import AgentConfig, AgentEvent, CodeActAgent, EpisodeResult
 from codeact_robot.api.robot_api import RobotApi
 from codeact_robot.llm import BACKENDS, LlmBackend, LlmError, create_backend
+from codeact_robot.nodes.agent_log import AgentLogPublisher
 from codeact_robot.nodes.parameters import describe
 from codeact_robot.nodes.ros_log import log_graph
 from codeact_robot.nodes.runner import PoolExecutor
@@ -120,6 +121,7 @@ class AgentNode(Node):
             robot = RosRobotApi(self, world)
         self._robot = robot
         self._topic_thread: threading.Thread | None = None
+        self._turn_log = AgentLogPublisher(self)  # each turn on agent/log, for viewers
         self._action = ActionServer(
             self, ExecuteCommand, ACTION_NAME, execute_callback=self._execute,
             goal_callback=self._on_goal, cancel_callback=self._on_cancel,
@@ -204,7 +206,13 @@ class AgentNode(Node):
             self.get_logger().error(f'cannot start the agent: {e}')
             return EpisodeResult(False, '', 0, f'LLM unavailable: {e}', None,
                                  error=type(e).__name__)
-        agent.on_event = on_event
+        publish_turn = self._turn_log
+
+        def each_event(event: Any) -> None:
+            publish_turn(event)
+            if on_event is not None:
+                on_event(event)
+        agent.on_event = each_event
         self.get_logger().info(f'command: {command!r}')
         result = agent.run(command)
         level = self.get_logger().info if result.success else self.get_logger().warning

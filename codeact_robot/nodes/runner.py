@@ -172,17 +172,19 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str,
         time.sleep(period)
 
 
-def spin_until_shutdown(make_node: Callable[[], Node], num_threads: int) -> None:
-    """Create a node in the default context and spin it until Ctrl-C; then clean up.
+def spin_until_shutdown(make_node: Callable[[], Node], num_threads: int,
+                        *more: Callable[[], Node]) -> None:
+    """Create nodes in the default context and spin them until Ctrl-C; then clean up.
 
-    The ``main()`` of a node executable: rclpy must be initialised. The node is destroyed and
-    the context shut down however spinning ends.
+    The ``main()`` of a node executable: rclpy must be initialised. The nodes are destroyed
+    and the context shut down however spinning ends.
     """
-    node = None
+    nodes: list[Node] = []
     try:
-        node = make_node()
         executor = PoolExecutor(num_threads=num_threads)
-        executor.add_node(node)
+        for make in (make_node, *more):
+            nodes.append(make())
+            executor.add_node(nodes[-1])
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -192,7 +194,7 @@ def spin_until_shutdown(make_node: Callable[[], Node], num_threads: int) -> None
         # Ctrl-C while the node was still being created: rclpy shut the context down under
         # it, and the half-made node cannot create its entities. That is a normal shutdown.
     finally:
-        if node is not None:
+        for node in reversed(nodes):
             node.destroy_node()
         rclpy.try_shutdown()
 

@@ -541,6 +541,9 @@ def _overrides(argv: list[str]) -> tuple[list[Parameter], list[str]]:
                         help='real-time factor, 0 = as fast as possible')
     parser.add_argument('--no-camera', action='store_true', help='do not publish camera topics')
     parser.add_argument('--viewer', action='store_true', help='open a viewer window')
+    parser.add_argument('--view', action='store_true',
+                        help='also serve the live view to the Foxglove app (view_node, '
+                             'ws://127.0.0.1:8765)')
     if argv[:1] == ['--']:  # `codeact-robot sim -- --scenario x` passes the separator on
         argv = argv[1:]
     args, rest = parser.parse_known_args(argv)
@@ -551,6 +554,8 @@ def _overrides(argv: list[str]) -> tuple[list[Parameter], list[str]]:
         overrides.append(Parameter('enable_camera', value=False))
     if args.viewer:
         overrides.append(Parameter('viewer', value=True))
+    if args.view:
+        rest = ['--view', *rest]  # for main(): not a simulator parameter
     return overrides, rest
 
 
@@ -562,10 +567,18 @@ def main(argv: list[str] | None = None) -> None:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     overrides, ros_args = _overrides(argv)
+    view = ros_args[:1] == ['--view']
+    ros_args = ros_args[1:] if view else ros_args
     remove_stale_shared_memory()
     # The default context: rclpy's SIGINT handler shuts it down and ends spin().
     rclpy.init(args=['sim_node', *ros_args])
-    spin_until_shutdown(lambda: SimNode(parameter_overrides=overrides), num_threads=2)
+    more = []
+    if view:
+        from codeact_robot.nodes.view_node import ViewNode
+
+        world = [p for p in overrides if p.name == 'world']
+        more.append(lambda: ViewNode(parameter_overrides=world))
+    spin_until_shutdown(lambda: SimNode(parameter_overrides=overrides), 2, *more)
 
 
 if __name__ == '__main__':

@@ -42,7 +42,7 @@ from codeact_robot.nodes.skills_parameters import (
     declare_skills_parameters,
     navigator_options,
 )
-from codeact_robot.nodes.tf_frames import MapPose
+from codeact_robot.nodes.tf_frames import MapPose, MapRoute
 from codeact_robot.nodes.velocity_command import VelocityCommand
 from codeact_robot.ros_env import remove_stale_shared_memory
 from codeact_robot.safety.limits import LIMIT_SPECS, SafetyLimits, check_limit
@@ -138,6 +138,7 @@ class SkillsNode(Node):
         self._event_pub = self.create_publisher(SafetyEvent, 'safety/events', 50)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._pose_out = MapPose(self, 'skills/pose', p('publish_map_to_odom').value)
+        self.controller.on_route = MapRoute(self, 'plan').send
         # Depth 1: a busy executor takes the newest odometry and scan, not a backlog of old
         # ones (at 50 Hz, depth 20 left every pose the controller used 0.4 s old under load).
         self._odom_sub = self.create_subscription(Odometry, p('odom_topic').value,

@@ -8,6 +8,7 @@ ROS installation, or in the PyPI environment from ``make setup`` (third_party/tf
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped, TransformStamped
@@ -103,3 +104,27 @@ class MapPose:
         self._pub.publish(msg)
         if self._tf is not None and odom_pose is not None:
             self._tf.send(map_to_odom(map_pose, odom_pose), stamp)
+
+
+class MapRoute:
+    """The planned route as ``nav_msgs/Path`` in ``map`` (the topic Nav2's planner uses)."""
+
+    def __init__(self, node: Node, topic: str) -> None:
+        from nav_msgs.msg import Path
+
+        self._node = node
+        self._pub = node.create_publisher(Path, topic, 10)
+        self._make = Path
+
+    def send(self, waypoints: Sequence[tuple[float, float]]) -> None:
+        """Publish the route through ``waypoints`` (map-frame x, y)."""
+        msg = self._make()
+        msg.header.frame_id = MAP_FRAME
+        msg.header.stamp = self._node.get_clock().now().to_msg()
+        for x, y in waypoints:
+            pose = PoseStamped()
+            pose.header = msg.header
+            pose.pose.position.x, pose.pose.position.y = float(x), float(y)
+            pose.pose.orientation.w = 1.0
+            msg.poses.append(pose)
+        self._pub.publish(msg)

@@ -123,6 +123,8 @@ class SkillsController:
         """
         self.nav = nav
         self.navigator = navigator
+        #: Called with each route about to be driven (the node publishes it for viewers).
+        self.on_route: Callable[[list[tuple[float, float]]], None] | None = None
         self.world = nav.world
         self.ports = ports
         self.settings = settings or MotionSettings()
@@ -656,6 +658,8 @@ class SkillsController:
         if refusal is not None:
             self.ports.emit_event('geofence', f'route refused: {refusal}', 'skills')
             return MotionOutcome(motion.REFUSED, refusal)
+        if self.on_route is not None:
+            self.on_route(plan.waypoints)
         speed = speed or min(cfg.default_speed, lim.max_linear_speed)
         budget = plan.length / speed + cfg.move_timeout_margin
         follower = FollowerConfig(goal_tolerance=cfg.goal_tolerance,
