@@ -45,6 +45,7 @@ setup(
         'foxglove-sdk>=0.30',
         'mcap',
         'mcap-ros2-support',
+        'websockets',  # view.client: watching the live view without the app (tests, bench)
     ],
     extras_require={
         'llama': ['llama-cpp-python>=0.3'],

@@ -200,7 +200,9 @@ class RobotSession:
         assert self.robot is not None, 'use RobotSession as a context manager'
         log = self._safety_log
         first_event = len(log.events) if log is not None else 0
-        recording = self._start_recording()
+        recording = None
+        if self.options.record and self.view is not None:
+            recording = self.view.start_episode(self.options.runs_dir)
         with PathRecorder(self.robot) as recorder:
             result = self._agent.run(command)
         transcript = Path(result.transcript_path) if result.transcript_path else None
@@ -209,9 +211,7 @@ class RobotSession:
             time.sleep(EVENT_SETTLE_SECONDS)
             append_safety_events(transcript, list(log.events[first_event:]))
         if recording is not None:
-            self.view.stop_recording()
-            if transcript is not None:
-                recording = recording.replace(transcript.with_suffix('.mcap'))
+            recording = self.view.finish_episode(transcript)
         run_dir = transcript.parent if transcript else None
         plot = None
         if transcript is not None:
@@ -223,13 +223,6 @@ class RobotSession:
                               failure_reason=result.failure_reason, turns=result.turns,
                               run_dir=run_dir, transcript=transcript, plot=plot,
                               actions=list(result.actions), recording=recording)
-
-    def _start_recording(self) -> Path | None:
-        # Named by the time until the episode's transcript exists; then renamed beside it.
-        if not self.options.record or self.view is None:
-            return None
-        stamp = time.strftime('%Y%m%dT%H%M%S', time.gmtime())
-        return self.view.start_recording(self.options.runs_dir / f'{stamp}-recording.mcap')
 
     def _blocked_aisles(self) -> list[str]:
         """Return the aisles the robot remembers as blocked (empty when it cannot say)."""

@@ -153,3 +153,31 @@ def test_parameters_are_declared_validated_and_match_the_config_file(tmp_path):
         good = node.set_parameters([Parameter('max_turns', value=3)])[0]
         assert good.successful and node._ready_agent().config.max_turns == 3
 
+
+
+def test_record_episodes_leaves_a_recording_of_the_turns_beside_the_transcript(tmp_path):
+    from codeact_robot.nodes.agent_node import _recorder
+    from codeact_robot.view.replay import RecordingError, read_episode
+
+    robot = WarehouseRobotDouble(WORLD)
+    with NodeRunner() as runner:
+        node = _node(runner, robot, FETCH, tmp_path, max_turns=4, record_episodes=True)
+        runner.add(_recorder(node, runner.context))
+        client = Client(runner, node)
+        response = client.result(client.send('bring the red box to the packing station'))
+    assert response.result.success
+    transcript = next(tmp_path.glob('*.jsonl'))
+    recording = transcript.with_suffix('.mcap')
+    assert recording.is_file(), sorted(p.name for p in tmp_path.iterdir())
+    # The robot double publishes no pose, so the picture has no path; the turns are there.
+    with pytest.raises(RecordingError, match='no robot pose'):
+        read_episode(recording)
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+    with recording.open('rb') as f:
+        logs = [msg.msg for _, channel, _, msg in make_reader(
+            f, decoder_factories=[DecoderFactory()]).iter_decoded_messages()
+            if channel.topic == '/agent/log']
+    assert any(text.startswith('turn 1: code') and 'go_to("shelf B")' in text
+               for text in logs), logs
+    assert any(text.startswith('turn 2: episode finished') for text in logs), logs

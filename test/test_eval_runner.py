@@ -155,3 +155,18 @@ def test_cross_talk_from_another_graph_is_detected():
         wait_for(lambda: watcher.count_publishers('/odom') == 2, 10.0, 'two /odom publishers')
         with pytest.raises(CrossTalkError, match='/odom'):
             check_isolated(watcher)
+
+
+@pytest.mark.slow
+def test_record_leaves_each_episode_s_recording_beside_its_transcript(tmp_path):
+    from codeact_robot.view.replay import read_episode
+
+    suite = load_suite('warehouse')
+    with EvalRunner(suite, tmp_path, replace(SETTINGS, record=True)) as runner:
+        record = runner.run_episode(suite.task('nav_dock'), 'codeact', 'replay', 0)
+    assert record is not None and record['success']
+    transcript = tmp_path / record['transcript']
+    track = read_episode(transcript.with_suffix('.mcap'))
+    assert [turn for _, turn in track.turns] == [1]
+    (x0, y0), (x1, y1) = track.path[0], track.path[-1]
+    assert abs(x1 - x0) + abs(y1 - y0) > 1.0  # the drive to the dock is in it

@@ -1,14 +1,14 @@
 """Watching the robot: ros2msg definitions, the scene, the live view, recordings and replay.
 
-The first tests are ROS-free. The last starts the embedded robot with the live view and
-recording on, watches an episode (replay backend) through a Foxglove WebSocket client as the
-app would connect, then opens the recording with the ``mcap`` reader and draws it.
+Most tests are ROS-free. One starts the embedded robot with the live view and recording on,
+watches an episode (replay backend) through a Foxglove WebSocket client as the app would
+connect (``view.client.ViewClient``: subprotocol foxglove.sdk.v1, every channel subscribed,
+each message decoded with its advertised ros2msg schema), then opens the recording with the
+``mcap`` reader and draws it.
 """
 
 import json
 import math
-import struct
-import threading
 import time
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from mcap.records import Schema
 from mcap_ros2.decoder import DecoderFactory
 
 from codeact_robot.view import ros2msg, scene
+from codeact_robot.view.client import ViewClient
 from codeact_robot.view.replay import RecordingError, read_episode
 from codeact_robot.world import load_world
 from codeact_robot.world.frames import LASER_FRAME
@@ -100,73 +101,6 @@ def test_replay_refuses_a_file_that_is_not_a_recording(tmp_path):
 
 # -- the live view and a recording, with the real robot stack ---------------------------------
 
-class FoxgloveClient:
-    """A Foxglove WebSocket client (subprotocol foxglove.sdk.v1) that subscribes to everything
-    and decodes each ROS 2 message with the channel's advertised schema."""
-
-    def __init__(self, port: int) -> None:
-        from websockets.sync.client import connect
-
-        self._connection = connect(f'ws://127.0.0.1:{port}', subprotocols=['foxglove.sdk.v1'],
-                                   open_timeout=10)
-        self.ws = self._connection.__enter__()
-        self.channels: dict[int, dict] = {}
-        self.decoders: dict[int, object] = {}
-        self.received: dict[str, list] = {}
-        self.errors: list[str] = []
-        self._subscription_channel: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
-
-    def _receive(self) -> None:
-        while not self._stop.is_set():
-            try:
-                frame = self.ws.recv(timeout=0.5)
-            except TimeoutError:
-                continue
-            except Exception as e:  # connection closed
-                self.errors.append(repr(e))
-                return
-            if isinstance(frame, str):
-                self._on_json(json.loads(frame))
-            elif frame[0] == 1:  # message data: subscription id, log time, payload
-                sub, _log_time = struct.unpack_from('<IQ', frame, 1)
-                channel = self.channels[self._subscription_channel[sub]]
-                msg = self.decoders[channel['id']](frame[13:])
-                self.received.setdefault(channel['topic'], []).append(msg)
-
-    def _on_json(self, message: dict) -> None:
-        if message['op'] != 'advertise':
-            return
-        subscriptions = []
-        for channel in message['channels']:
-            assert channel['encoding'] == 'cdr' and channel['schemaEncoding'] == 'ros2msg'
-            self.channels[channel['id']] = channel
-            schema = Schema(id=channel['id'], name=channel['schemaName'], encoding='ros2msg',
-                            data=channel['schema'].encode())
-            self.decoders[channel['id']] = DecoderFactory().decoder_for('cdr', schema)
-            sub = len(self._subscription_channel) + 1
-            self._subscription_channel[sub] = channel['id']
-            subscriptions.append({'id': sub, 'channelId': channel['id']})
-        self.ws.send(json.dumps({'op': 'subscribe', 'subscriptions': subscriptions}))
-
-    def wait_for(self, topics: list[str], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(self.received.get(t) for t in topics):
-                return
-            time.sleep(0.1)
-        missing = [t for t in topics if not self.received.get(t)]
-        raise AssertionError(f'no {missing} in {timeout} s; got {sorted(self.received)} '
-                             f'{self.errors}')
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._connection.__exit__(None, None, None)
-
-
 def _yaw(q) -> float:
     return 2.0 * math.atan2(q.z, q.w)
 
@@ -202,7 +136,7 @@ def test_live_view_shows_the_episode_and_the_recording_replays_it(tmp_path):
     options = SessionOptions(backend='replay', replay=script, runs_dir=tmp_path / 'runs',
                              real_time_factor=2.0, view=True, view_port=0, record=True)
     with RobotSession(options) as session:
-        client = FoxgloveClient(session.view.port)
+        client = ViewClient(session.view.port)
         try:
             # Everything the robot publishes at rest, and the scene, before the episode.
             client.wait_for(['/view/warehouse', '/view/objects', '/tf', '/tf_static', '/scan',

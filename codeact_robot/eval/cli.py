@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='simulation speed over wall time (default 1.0)')
     p.add_argument('--report-only', action='store_true',
                    help='do not run episodes; rebuild the table from the results in --out')
+    p.add_argument('--record', action='store_true',
+                   help='record each episode to an MCAP file beside its transcript '
+                        '(codeact-robot replay FILE --png draws one)')
     p.add_argument('--list', action='store_true', help='list the suite\'s tasks and exit')
     return p
 
@@ -85,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             agent=AgentConfig(max_turns=args.max_turns,
                               max_episode_seconds=args.max_episode_seconds,
                               generation_timeout=args.generation_timeout),
-            backend_config=backend_config, real_time_factor=args.real_time_factor)
+            backend_config=backend_config, real_time_factor=args.real_time_factor,
+            record=args.record)
         with EvalRunner(suite, args.out, settings) as runner:
             runner.run(tasks, args.modes, args.backends, args.seeds, resume=args.resume)
     paths = write_report(args.out, command=command,

@@ -51,6 +51,8 @@ class EvalSettings:
     backend_config: dict[str, Any] = field(default_factory=dict)
     real_time_factor: float = 1.0
     ready_timeout: float = 60.0
+    #: Record each episode to an MCAP file beside its transcript (robot topics, scene, turns).
+    record: bool = False
 
 
 def episode_dir(out_dir: Path, backend: str, mode: str, seed: int, task_id: str) -> Path:
@@ -204,11 +206,16 @@ class EvalRunner:
             startup = time.monotonic() - began
             monitor.start()
             agent = self._agent(mode, llm, stack.api, cfg, where)
+            recorder = self._recorder(stack, agent, where)
+            result = None
             try:
                 with LoadSampler() as load:
                     result = agent.run(task.command)
             finally:
                 agent.close()
+                if recorder is not None:
+                    transcript = result.transcript_path if result is not None else None
+                    recorder.finish_episode(Path(transcript) if transcript else None)
             end = monitor.latest() or initial
             final = monitor.wait_for_truth(TRUTH_TIMEOUT, after=end.stamp + SETTLE_SIM_SECONDS)
             trajectory, events = monitor.stop()
@@ -224,6 +231,21 @@ class EvalRunner:
                                      f'(transcript {result.transcript_path})')
         return self._record(task, mode, backend, seed, llm, result, initial, final,
                             trajectory, events, startup, where, load.summary())
+
+    def _recorder(self, stack: Any, agent: Any, where: Path) -> Any:
+        """Start the episode's recording (``record``); return the recording view node or None."""
+        if not self.settings.record:
+            return None
+        from rclpy.parameter import Parameter
+
+        from codeact_robot.nodes.agent_log import AgentLogPublisher
+        from codeact_robot.nodes.view_node import ViewNode
+
+        view = stack.runner.add(ViewNode(world=self.world, context=stack.runner.context,
+                                         parameter_overrides=[Parameter('live', value=False)]))
+        agent.on_event = AgentLogPublisher(stack.client)  # the turns, in the recording
+        view.start_episode(where)
+        return view
 
     def _agent(self, mode: str, llm: LlmBackend, robot: Any, cfg: AgentConfig,
                where: Path) -> Any:

@@ -14,6 +14,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
 TOPIC = 'agent/log'
+FINISHED = 'episode finished'  # the title of an episode's last line (a recorder waits for it)
 
 
 def log_text(event: Any) -> tuple[int, str] | None:
@@ -25,7 +26,7 @@ def log_text(event: Any) -> tuple[int, str] | None:
         return Log.INFO, f'turn {turn}: code\n{event.code.rstrip()}'
     if phase in ('observed', 'finished'):
         text = (getattr(event, 'observation', '') or '').rstrip()
-        title = 'result' if phase == 'observed' else 'episode finished'
+        title = 'result' if phase == 'observed' else FINISHED
         level = Log.WARN if 'Error' in text or 'fail' in text.lower() else Log.INFO
         return level, f'turn {turn}: {title}\n{text}'.rstrip()
     return None

@@ -70,6 +70,8 @@ _PARAMS: dict[str, tuple[Any, str, tuple[float, float] | None]] = {
     'max_new_tokens': (384, 'Most tokens per model reply', (16, 8192)),
     'observation_chars': (1200, 'Longest observation fed back to the model', (200, 100000)),
     'n_examples': (3, 'Few-shot examples in the system prompt', (0, 10)),
+    'record_episodes': (False, 'Record each episode (robot topics, scene, turns) to an MCAP '
+                        'file beside its transcript; read at start-up', None),
 }
 _BACKEND_PARAMS = ('backend', 'model', 'llm_host', 'llm_base_url', 'llm_model_path',
                    'llm_script', 'llm_temperature', 'llm_context_size', 'llm_keep_alive',
@@ -122,6 +124,8 @@ class AgentNode(Node):
         self._robot = robot
         self._topic_thread: threading.Thread | None = None
         self._turn_log = AgentLogPublisher(self)  # each turn on agent/log, for viewers
+        #: nodes.view_node.ViewNode that records each episode (``record_episodes``), or None.
+        self.recorder: Any = None
         self._action = ActionServer(
             self, ExecuteCommand, ACTION_NAME, execute_callback=self._execute,
             goal_callback=self._on_goal, cancel_callback=self._on_cancel,
@@ -214,7 +218,17 @@ class AgentNode(Node):
                 on_event(event)
         agent.on_event = each_event
         self.get_logger().info(f'command: {command!r}')
-        result = agent.run(command)
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.start_episode(agent.runs_dir)
+        result = None
+        try:
+            result = agent.run(command)
+        finally:
+            if recorder is not None:
+                transcript = result.transcript_path if result is not None else None
+                recording = recorder.finish_episode(Path(transcript) if transcript else None)
+                self.get_logger().info(f'recording: {recording}')
         level = self.get_logger().info if result.success else self.get_logger().warning
         level(f'episode ended after {result.turns} turns: '
               f'{result.summary if result.success else result.failure_reason} '
@@ -340,18 +354,35 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init(args=[NODE_NAME, *_ros_args(argv)], context=context,
                signal_handler_options=SignalHandlerOptions.ALL)
     node = None
+    recorder = None
     try:
         node = AgentNode(context=context)
         executor = PoolExecutor(num_threads=4, context=context)
         executor.add_node(node)
+        if node.get_parameter('record_episodes').value:
+            recorder = _recorder(node, context)
+            executor.add_node(recorder)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        if node is not None:
-            node.destroy_node()
+        for made in (recorder, node):
+            if made is not None:
+                made.destroy_node()
         rclpy.try_shutdown(context=context)
     return 0
+
+
+def _recorder(node: AgentNode, context: Context) -> Any:
+    """Return a view node (no live server) in this process that records the agent's episodes."""
+    from rclpy.parameter import Parameter
+
+    from codeact_robot.nodes.view_node import ViewNode
+
+    recorder = ViewNode(world=node._world, name='agent_recorder', context=context,
+                        parameter_overrides=[Parameter('live', value=False)])
+    node.recorder = recorder
+    return recorder
 
 
 if __name__ == '__main__':

@@ -30,6 +30,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.serialization import deserialize_message, serialize_message
 
+from codeact_robot.nodes.agent_log import FINISHED
 from codeact_robot.nodes.parameters import describe
 from codeact_robot.view import ros2msg, scene
 from codeact_robot.view.scene import Shape
@@ -122,8 +123,9 @@ class _Watchers(foxglove.ServerListener):
 class ViewNode(Node):
     """Forward the robot's topics to a Foxglove WebSocket server and to MCAP recordings."""
 
-    def __init__(self, world: World | None = None, **kwargs: Any) -> None:
-        super().__init__(NODE_NAME, **kwargs)
+    def __init__(self, world: World | None = None, name: str = NODE_NAME,
+                 **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
         for name, (default, text, bounds) in _PARAMS.items():
             self.declare_parameter(name, default, describe(text, default, bounds,
                                                            read_only=True))
@@ -144,6 +146,7 @@ class ViewNode(Node):
         # The last message of each latched topic (/tf_static), and the map: DDS gives them to
         # late subscribers, so the view gives them to late clients and new recordings.
         self._latched: dict[str, bytes] = {}
+        self._finished = threading.Event()  # the agent's 'episode finished' line arrived
         self._channels: dict[str, foxglove.Channel] = {}
         self._camera_sub: Any = None
         self._camera_lock = threading.Lock()
@@ -206,6 +209,28 @@ class ViewNode(Node):
         self._update_camera()
         return path
 
+    def start_episode(self, runs_dir: Path) -> Path:
+        """Start recording an episode whose transcript will be written to ``runs_dir``.
+
+        The file is named by the time until finish_episode() moves it beside the transcript;
+        a crash leaves it under that name.
+        """
+        stamp = time.strftime('%Y%m%dT%H%M%S', time.gmtime())
+        self._finished.clear()
+        return self.start_recording(Path(runs_dir) / f'{stamp}-recording.mcap')
+
+    def finish_episode(self, transcript: Path | None, settle: float = 2.0) -> Path | None:
+        """Finish the episode's recording; return it, renamed beside ``transcript`` (.mcap).
+
+        The agent's last turn is still on its way over DDS when the episode returns: wait
+        (at most ``settle`` s) until its 'episode finished' line is in the recording.
+        """
+        self._finished.wait(settle)
+        path = self.stop_recording()
+        if path is None or transcript is None:
+            return path
+        return path.replace(Path(transcript).with_suffix('.mcap'))
+
     def _close_writer(self) -> None:
         if self._writer is not None:
             self._writer.close()
@@ -217,7 +242,8 @@ class ViewNode(Node):
     def _forwarder(self, bridged: Bridged):
         channel = self._channels[bridged.topic]
         parse = {'sim/ground_truth': self._on_truth, 'skills/pose': self._on_pose,
-                 'plan': self._on_route, '/diagnostics': self._on_diagnostics}.get(bridged.topic)
+                 'plan': self._on_route, '/diagnostics': self._on_diagnostics,
+                 'agent/log': self._on_agent_log}.get(bridged.topic)
 
         latched = bridged.qos.durability == DurabilityPolicy.TRANSIENT_LOCAL
 
@@ -250,6 +276,10 @@ class ViewNode(Node):
         if not self._path or math.dist(self._path[-1], (x, y)) >= PATH_STEP:
             self._path.append((x, y))
             del self._path[:-PATH_POINTS]
+
+    def _on_agent_log(self, msg: Any) -> None:
+        if f': {FINISHED}' in msg.msg:
+            self._finished.set()
 
     def _on_route(self, msg: Any) -> None:
         self._route = [(p.pose.position.x, p.pose.position.y) for p in msg.poses]

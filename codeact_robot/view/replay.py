@@ -34,7 +34,8 @@ class EpisodeTrack:
     #: (log time in ns, turn) where each turn's code began to run.
     turns: list[tuple[int, int]] = field(default_factory=list)
     blocked_aisles: list[str] = field(default_factory=list)
-    world: str = 'warehouse'
+    #: (kind, x, y) of each obstacle the simulator had placed, at the end of the recording.
+    obstacles: list[tuple[str, float, float]] = field(default_factory=list)
     #: Messages per topic.
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -67,6 +68,9 @@ def read_episode(path: Path) -> EpisodeTrack:
                 t = message.log_time
                 if name.endswith('sim/ground_truth'):
                     truth.append((t, msg.robot.x, msg.robot.y))
+                    track.obstacles = [(n.split(':', 1)[0], p.position.x, p.position.y)
+                                       for n, p in zip(msg.names, msg.poses, strict=True)
+                                       if ':' in n]
                 elif name.endswith('skills/pose'):
                     believed.append((t, msg.pose.position.x, msg.pose.position.y))
                 elif name.endswith('agent/log'):
@@ -92,14 +96,17 @@ def read_episode(path: Path) -> EpisodeTrack:
 def draw(recording: Path, out: Path, world: str = 'warehouse') -> Path:
     """Write a PNG of the recorded episode and return its path."""
     from codeact_robot.path_plot import plot_path
-    from codeact_robot.world import load_world
+    from codeact_robot.world import Rect, load_world
 
     track = read_episode(recording)
+    world_obj = load_world(world)
     points = _thin(track.path)
     turns = ', '.join(str(turn) for _, turn in track.turns) or 'none'
-    return plot_path(load_world(world), points, out,
-                     title=f'{Path(recording).name}  (turns: {turns})',
-                     blocked_aisles=track.blocked_aisles, marks=track.turn_marks())
+    obstacles = [Rect.around(x, y, *world_obj.obstacle_kinds[kind].size[:2])
+                 for kind, x, y in track.obstacles if kind in world_obj.obstacle_kinds]
+    return plot_path(world_obj, points, out, title=f'{Path(recording).name}  (turns: {turns})',
+                     obstacles=obstacles, blocked_aisles=track.blocked_aisles,
+                     marks=track.turn_marks())
 
 
 def _thin(points: Sequence[tuple[float, float]], step: float = 0.02) -> list[tuple[float, float]]:
