@@ -246,6 +246,8 @@ class ViewNode(Node):
                  'agent/log': self._on_agent_log}.get(bridged.topic)
 
         latched = bridged.qos.durability == DurabilityPolicy.TRANSIENT_LOCAL
+        tracks = bridged.topic in ('sim/ground_truth', 'skills/pose', '/diagnostics', 'plan',
+                                  'agent/log')
 
         def forward(raw: bytes) -> None:
             if bridged.camera:
@@ -253,10 +255,13 @@ class ViewNode(Node):
                 if now - self._last_image < self._image_period:
                     return  # a lower camera rate keeps recordings small
                 self._last_image = now
-            channel.log(raw)
-            self.messages[bridged.topic] = self.messages.get(bridged.topic, 0) + 1
             if latched:
                 self._latched[bridged.topic] = raw
+            if channel.has_sinks():
+                channel.log(raw)
+                self.messages[bridged.topic] = self.messages.get(bridged.topic, 0) + 1
+            elif not tracks:
+                return  # nobody watches or records: only the path driven is kept up to date
             if parse is not None:
                 parse(deserialize_message(raw, bridged.msg))
         return forward
