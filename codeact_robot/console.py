@@ -19,6 +19,7 @@ class EventPrinter:
         self._color = self._out.isatty() if color is None else color
         self._max_lines = max_observation_lines
         self._streaming = False  # a streamed reply is on the current line
+        self._prefilling = False  # a long prompt is being processed
 
     def token(self, piece: str) -> None:
         """Print a streamed piece of the model's reply as it arrives (dimmed, indented)."""
@@ -27,6 +28,36 @@ class EventPrinter:
             self._streaming = True
         self._out.write(self._paint(piece.replace('\n', '\n  '), '2'))
         self._out.flush()
+
+    def prefill(self, progress: Any) -> None:
+        """Show how far a long prompt's processing got (llm.base.PrefillProgress).
+
+        The first report says how long it will take; a terminal then shows a progress line
+        updated in place, and the last report how long it took.
+        """
+        if self._streaming:
+            self._out.write('\n')
+            self._streaming = False
+        done, total = progress.done, progress.total
+        saved = ' (saved for the next run)' if progress.saved else ''
+        if not self._prefilling:
+            self._prefilling = True
+            left = progress.seconds_left
+            about = f', about {_duration(left)} at {progress.rate:.0f} tokens/s' if left else ''
+            print(self._paint(f'  processing the {total:,}-token prompt on the CPU{about}'
+                              f'{saved} …', '2'), file=self._out, flush=True)
+        if done >= total:
+            self._prefilling = False
+            end = '\r' if self._out.isatty() else ''
+            print(self._paint(f'{end}  prompt processed: {total:,} tokens in '
+                              f'{_duration(progress.seconds)} ({progress.rate:.0f} tokens/s)'
+                              '          ', '2'), file=self._out, flush=True)
+        elif self._out.isatty():
+            bar = _bar(done / total)
+            left = progress.seconds_left or 0.0
+            self._out.write(self._paint(f'\r  {bar} {done:,}/{total:,} tokens, '
+                                        f'~{_duration(left)} left   ', '2'))
+            self._out.flush()
 
     def _paint(self, text: str, code: str) -> str:
         return f'\033[{code}m{text}\033[0m' if self._color else text
@@ -62,3 +93,14 @@ class EventPrinter:
                     f'theta={pose.theta:.2f}', '2'))
         if lines:
             print('\n'.join(lines), file=self._out, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    """Return '45 s' or '2 min 5 s'."""
+    seconds = max(0, round(seconds))
+    return f'{seconds} s' if seconds < 60 else f'{seconds // 60} min {seconds % 60} s'
+
+
+def _bar(fraction: float, width: int = 24) -> str:
+    filled = round(max(0.0, min(1.0, fraction)) * width)
+    return '[' + '#' * filled + '.' * (width - filled) + ']'

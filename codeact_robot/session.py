@@ -136,6 +136,8 @@ class RobotSession:
         try:
             self.robot = self._stack.enter_context(self._robot())
             self.llm = create_backend(backend_config.pop('backend'), **backend_config)
+            # A long prompt processed on this CPU takes minutes: say so, and how far it got.
+            self.llm.on_prefill = getattr(self._printer, 'prefill', None)
             config = AgentConfig.from_parameters(params)
             if opts.max_turns is not None:
                 config.max_turns = opts.max_turns

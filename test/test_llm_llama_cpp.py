@@ -35,8 +35,18 @@ def test_two_turns_reuse_the_system_prompt(backend):
     system_tokens = len(backend.tokenize_chat([{'role': 'system', 'content': SYSTEM}])[0])
     messages = [{'role': 'system', 'content': SYSTEM},
                 {'role': 'user', 'content': 'Print the x of shelf 3.'}]
-    first = backend.complete(messages, stop=['\nObservation:'], max_tokens=40, timeout=600)
+    reports = []
+    backend.on_prefill = reports.append
+    try:
+        first = backend.complete(messages, stop=['\nObservation:'], max_tokens=40,
+                                 timeout=600)
+    finally:
+        backend.on_prefill = None
     assert '```' in first.text or 'print' in first.text
+    # A long prompt reports its progress, chunk by chunk, to the end.
+    assert len(reports) >= 2 and reports[-1].done == reports[-1].total >= system_tokens
+    assert [r.done for r in reports] == sorted({r.done for r in reports})
+    assert reports[-1].rate > 0 and not reports[-1].saved
     assert first.cached_tokens == 0 and first.prompt_tokens > system_tokens > 200
     assert first.completion_tokens and first.completion_tokens <= 40
     messages += [{'role': 'assistant', 'content': first.text},

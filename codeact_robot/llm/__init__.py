@@ -19,6 +19,7 @@ from codeact_robot.llm.base import (
     LlmUnavailableError,
     Message,
     ModelNotFoundError,
+    PrefillProgress,
 )
 from codeact_robot.llm.replay import ReplayBackend, ReplayExhaustedError
 
@@ -27,8 +28,8 @@ BACKENDS = ('auto', 'ollama', 'llama_cpp', 'openai', 'replay')
 __all__ = [
     'BACKENDS', 'Completion', 'ContextOverflowError', 'GenerationCancelledError',
     'GenerationTimeoutError', 'LlmBackend', 'LlmError', 'LlmUnavailableError', 'Message',
-    'ModelNotFoundError', 'ReplayBackend', 'ReplayExhaustedError', 'backend_class',
-    'create_backend',
+    'ModelNotFoundError', 'PrefillProgress', 'ReplayBackend', 'ReplayExhaustedError',
+    'backend_class', 'create_backend',
 ]
 
 

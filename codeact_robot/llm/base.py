@@ -73,6 +73,26 @@ class Completion:
         return out
 
 
+@dataclass(frozen=True)
+class PrefillProgress:
+    """How far the processing of one long prompt got."""
+
+    done: int  # prompt tokens processed so far
+    total: int  # prompt tokens to process (what the KV cache did not hold)
+    seconds: float  # since processing began
+    saved: bool  # the processed system prompt is saved for the next run
+
+    @property
+    def rate(self) -> float:
+        """Tokens per second so far (0 before the first chunk)."""
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Estimated seconds to the end at the rate so far (None before the first chunk)."""
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+
 class LlmBackend(ABC):
     """A chat model: send the whole message list, get one completion.
 
@@ -85,6 +105,9 @@ class LlmBackend(ABC):
 
     def __init__(self, model: str) -> None:
         self.model = model
+        #: Called while a long prompt is processed (backends that process it here, on the
+        #: CPU, call it; servers do not): how far, how fast, whether it is saved.
+        self.on_prefill: Callable[[PrefillProgress], None] | None = None
 
     @abstractmethod
     def complete(self, messages: Sequence[Message], *, stop: Sequence[str] = (),

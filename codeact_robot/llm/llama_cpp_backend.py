@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from codeact_robot.llm.base import (
     LlmBackend,
     LlmUnavailableError,
     Message,
+    PrefillProgress,
     StreamGuard,
     TokenCallback,
     truncate_at_stop,
@@ -239,7 +241,8 @@ class LlamaCppBackend(LlmBackend):
         text, _ = truncate_at_stop(''.join(pieces), all_stops)
         return text, generated, reason
 
-    def _prefill(self, tokens: list[int], cached: int, guard: StreamGuard) -> None:
+    def _prefill(self, tokens: list[int], cached: int, guard: StreamGuard,
+                 saved: bool = False) -> None:
         """Evaluate the prompt after the cached prefix in chunks, checking the deadline.
 
         llama.cpp cannot be interrupted inside one evaluation; chunks make the generation
@@ -247,9 +250,15 @@ class LlamaCppBackend(LlmBackend):
         prompt cached and samples at once.
         """
         self._llm.n_tokens = cached  # eval() drops the KV cache after n_tokens first
+        total = len(tokens) - cached
+        report = self.on_prefill if total > PREFILL_CHUNK else None  # long prompts only
+        began = time.monotonic()
         for i in range(cached, len(tokens), PREFILL_CHUNK):
             guard.check()
             self._llm.eval(tokens[i:i + PREFILL_CHUNK])
+            if report is not None:
+                report(PrefillProgress(min(i + PREFILL_CHUNK, len(tokens)) - cached, total,
+                                       time.monotonic() - began, saved))
 
     def _system_prompt_state(self, messages: Sequence[Message], tokens: list[int],
                              cached: int, guard: StreamGuard) -> tuple[int, str]:
@@ -277,7 +286,7 @@ class LlamaCppBackend(LlmBackend):
                 return prefix, 'loaded'
             self._states.discard(head)  # another llama.cpp build wrote it: process anew
             cached = 0
-        self._prefill(head, cached, guard)
+        self._prefill(head, cached, guard, saved=True)
         try:
             self._states.save(head, self._get_state())
         except OSError:
