@@ -185,15 +185,10 @@ class RobotSession:
             stack.close()
 
     def _start_view(self, stack: Any) -> Any:
-        from rclpy.parameter import Parameter
+        from codeact_robot.nodes.view_node import add_view
 
-        from codeact_robot.nodes.view_node import ViewNode
-
-        opts = self.options
-        return stack.runner.add(ViewNode(world=self.world, context=stack.runner.context,
-                                         parameter_overrides=[
-                                             Parameter('live', value=opts.view),
-                                             Parameter('port', value=opts.view_port)]))
+        return add_view(stack.runner, self.world, live=self.options.view,
+                        port=self.options.view_port)
 
     def run(self, command: str) -> EpisodeOutcome:
         """Run one command as one agent episode and plot the path the robot took."""

@@ -36,9 +36,9 @@ def _calls(tree: ast.Module, func_name: str) -> list[ast.Call]:
             and getattr(n.func, 'id', getattr(n.func, 'attr', None)) == func_name]
 
 
-def test_all_three_launch_files_exist():
+def test_all_launch_files_exist():
     assert {p.name for p in LAUNCH_FILES} == {
-        'sim.launch.py', 'robot.launch.py', 'gazebo.launch.py'}
+        'sim.launch.py', 'robot.launch.py', 'gazebo.launch.py', 'fleet.launch.py'}
 
 
 @pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)

@@ -293,3 +293,24 @@ def test_rest_mode_rests_after_a_quiet_spell_and_wakes_on_a_moving_command():
     assert not RestMode().update(10.0, 0.0, 0.0)  # off unless enabled
     with pytest.raises(ValueError, match='after'):
         RestMode(after=-1.0)
+
+
+def test_two_robots_share_the_warehouse_and_see_each_other():
+    world = load_world('warehouse')
+    start = world.start_pose
+    # The second robot 1.5 m ahead of the first, facing it.
+    starts = [(start.x, start.y, 0.0), (start.x + 1.5, start.y, math.pi)]
+    sim = WarehouseSim(world, 'default', starts=starts)
+    alone = WarehouseSim(world, 'default')
+    ahead = len(sim.lidar_scan(0).ranges) // 2  # the ray straight ahead
+    # Each lidar sees the other robot (its chassis) where the single robot sees open floor.
+    assert sim.lidar_scan(0).ranges[ahead] < 1.5 < alone.lidar_scan().ranges[ahead]
+    assert sim.lidar_scan(1).ranges[ahead] < 1.5
+    # Each robot drives on its own command; the other stays where it is.
+    sim.set_cmd_vel(0.3, 0.0, robot=1)
+    sim.step_for(1.0)
+    first, second = sim.robot_pose(0), sim.robot_pose(1)
+    assert abs(first.x - start.x) < 0.01
+    assert second.x < start.x + 1.5 - 0.1  # drove 1 s towards the first robot (-x)
+    assert sim.odometry(1).x > 0.1 and abs(sim.odometry(0).x) < 0.01
+    assert sim.ground_truth(1).robot == second

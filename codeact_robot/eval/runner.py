@@ -236,13 +236,10 @@ class EvalRunner:
         """Start the episode's recording (``record``); return the recording view node or None."""
         if not self.settings.record:
             return None
-        from rclpy.parameter import Parameter
-
         from codeact_robot.nodes.agent_log import AgentLogPublisher
-        from codeact_robot.nodes.view_node import ViewNode
+        from codeact_robot.nodes.view_node import add_view
 
-        view = stack.runner.add(ViewNode(world=self.world, context=stack.runner.context,
-                                         parameter_overrides=[Parameter('live', value=False)]))
+        view = add_view(stack.runner, self.world)
         agent.on_event = AgentLogPublisher(stack.client)  # the turns, in the recording
         view.start_episode(where)
         return view

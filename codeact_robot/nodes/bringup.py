@@ -116,6 +116,72 @@ def start_embedded(world: str = 'warehouse', scenario: str = 'default', seed: in
         raise
 
 
+@dataclass
+class Fleet:
+    """Several robots in one simulated warehouse: one robot stack per namespace."""
+
+    runner: NodeRunner
+    sim: Any
+    robots: dict[str, RobotStack]
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop every robot, then shut all nodes down."""
+        try:
+            for stack in self.robots.values():
+                stack.skills.controller.request_stop('the fleet is shutting down', 'bringup')
+            time.sleep(0.2)  # let the zero commands reach the bases before the nodes go
+        finally:
+            self.runner.close(timeout)
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def start_fleet(robots: dict[str, tuple[float, float, float]], world: str = 'warehouse',
+                scenario: str = 'default', seed: int = 0, real_time_factor: float = 1.0, *,
+                config: str | None = 'sim.yaml', ready_timeout: float = 60.0,
+                num_threads: int = 8) -> Fleet:
+    """Start one simulator with several robots, a skills node and a client per robot.
+
+    Each robot's nodes run in its namespace (``robots`` maps namespace -> start pose in the
+    map frame) with ``/tf`` and ``/tf_static`` remapped into it, as in Nav2's multi-robot
+    bringup; ``Fleet.robots[namespace].api`` drives that robot.
+    """
+    from codeact_robot.nodes.sim_node import SimNode
+    from codeact_robot.nodes.skills_node import SkillsNode
+
+    world_obj = load_world(world)
+    names = list(robots)
+    poses = [float(v) for name in names for v in robots[name]]
+    runner = NodeRunner(num_threads=num_threads)
+    try:
+        sim = runner.add(SimNode(context=runner.context, parameter_overrides=_overrides(
+            config, 'sim_node', {'world': world, 'scenario': scenario, 'seed': int(seed),
+                                 'real_time_factor': float(real_time_factor),
+                                 'robots': names, 'robot_poses': poses})))
+        stacks = {}
+        for name in names:
+            tf = ['--ros-args', '-r', '/tf:=tf', '-r', '/tf_static:=tf_static']
+            skills = runner.add(SkillsNode(
+                world=world_obj, context=runner.context, namespace=name, cli_args=tf,
+                parameter_overrides=_overrides(config, 'skills_node', {
+                    'world': world, 'use_sim_time': True,
+                    'initial_pose': [float(v) for v in robots[name]]})))
+            client = runner.add(Node('robot_api_client', namespace=name,
+                                     context=runner.context))
+            stacks[name] = RobotStack(runner, RosRobotApi(client, world_obj), client, skills,
+                                      sim)
+        for stack in stacks.values():
+            _wait_ready(stack, ready_timeout)
+        return Fleet(runner, sim, stacks)
+    except BaseException:
+        runner.close()
+        raise
+
+
 def start_connected(world: str = 'warehouse', *, start_skills: bool | None = None,
                     config: str | None = 'hardware.yaml',
                     skills_params: dict[str, Any] | None = None, localhost: bool = False,

@@ -3,6 +3,8 @@
 Topics: /cmd_vel (in), /odom, /scan, /camera/image_raw, /camera/depth/image_raw,
 /camera/camera_info, /joint_states, /clock, /gripper/state; services /gripper/set (SetBool),
 /sim/set_obstacle (SetObstacle); simulator-only /sim/ground_truth (tests and benchmarks only).
+With ``robots`` (namespaces) and ``robot_poses`` several robots share the warehouse, each with
+these topics under its namespace and its frames on ``<namespace>/tf`` (nodes/sim_robot_io.py).
 Physics runs on its own thread, paced by ``real_time_factor`` (0 = as fast as possible); every
 message is stamped with sim time. On a loaded machine the camera is degraded first (frames
 skipped, ``sim/pacing.py``) so that /clock, /odom and /scan, the robot's safety inputs, keep
@@ -21,39 +23,23 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
-from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Pose as PoseMsg
-from geometry_msgs.msg import Twist, TwistStamped
-from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image, JointState, LaserScan
-from std_srvs.srv import SetBool
 
 from codeact_robot.nodes.parameters import describe
 from codeact_robot.nodes.ros_log import log_graph
 from codeact_robot.nodes.runner import spin_until_shutdown
-from codeact_robot.nodes.tf_frames import PlanarTransform, publish_fixed_frames
+from codeact_robot.nodes.sim_robot_io import RobotIO, set_stamp
 from codeact_robot.sim import SimError, WarehouseSim
 from codeact_robot.sim.camera import RenderError
 from codeact_robot.sim.pacing import CameraThrottle, RestMode
 from codeact_robot.world import WorldError
-from codeact_robot.world.frames import (
-    BASE_FRAME,
-    CAMERA_OPTICAL_FRAME,
-    LASER_FRAME,
-    MAP_FRAME,
-    ODOM_FRAME,
-)
-from codeact_robot_interfaces.msg import GripperState, GroundTruth
 from codeact_robot_interfaces.srv import SetObstacle
 
 NODE_NAME = 'sim_node'
-CAMERA_FRAME = CAMERA_OPTICAL_FRAME
-WHEEL_JOINTS = ('left_wheel_joint', 'right_wheel_joint')
 MAX_LAG = 0.5  # s of wall time behind schedule before pacing gives up catching up
 
 _PARAMS: dict[str, tuple[Any, str, tuple[float, float] | None]] = {
@@ -100,13 +86,6 @@ _REST_STREAMS = {'clock': ('clock_rate', 'rest_clock_rate'),
 CAMERA_REPORT_PERIOD = 10.0  # s of wall time between log lines about skipped camera frames
 
 
-def stamp(t: float) -> Time:
-    """Return a builtin_interfaces/Time for ``t`` seconds."""
-    sec = math.floor(t)
-    return Time(sec=int(sec), nanosec=min(999_999_999, round((t - sec) * 1e9)))
-
-
-
 class _Schedule:
     """Sim-time deadlines of one periodic publisher."""
 
@@ -138,72 +117,62 @@ class SimNode(Node):
             self.declare_parameter(name, default, describe(text, default, bounds,
                                                            read_only=name not in _RUNTIME))
         p = {name: self.get_parameter(name).value for name in _PARAMS}
+        namespaces, starts = self._robots()
         try:
             self._sim = WarehouseSim(p['world'], p['scenario'],
                                      seed=None if p['seed'] < 0 else p['seed'],
-                                     physics_rate=p['physics_rate'], cmd_timeout=p['cmd_timeout'])
+                                     physics_rate=p['physics_rate'], cmd_timeout=p['cmd_timeout'],
+                                     starts=starts)
         except (WorldError, OSError) as e:
             raise ValueError(f'sim_node: cannot load world/scenario: {e}') from e
-        self._params = p
-        self._lock = threading.Lock()
+        self.params = p
+        self.lock = threading.Lock()  # the simulator's: the physics thread holds it to step
         self._stop = threading.Event()
         self._rate_changed = threading.Event()
         self._rest = RestMode(bool(p['rest_when_idle']), float(p['rest_after']))
-        self._render_failed = False
+        self.render_failed = False
         self._viewer: Any = None
         self._events_seen = 0
         self.camera_throttle = CameraThrottle()
         self._camera_reported = (time.monotonic(), 0)
-        # /cmd_vel is handed to the physics thread through this slot: the callback never waits
-        # for a physics step or a camera render (it runs on a shared executor's thread).
-        self._cmd_lock = threading.Lock()
-        self._pending_cmd: tuple[float, float] | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
-
-        # Deep enough that a briefly slow subscriber does not lose the 50-100 Hz streams.
         reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-        images = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self._pub_odom = self.create_publisher(Odometry, 'odom', reliable)
-        self._pub_scan = self.create_publisher(LaserScan, 'scan', reliable)
-        self._pub_joints = self.create_publisher(JointState, 'joint_states', reliable)
         self._pub_clock = self.create_publisher(Clock, '/clock', reliable)
-        self._pub_image = self.create_publisher(Image, 'camera/image_raw', images)
-        self._pub_depth = self.create_publisher(Image, 'camera/depth/image_raw', images)
-        self._pub_info = self.create_publisher(CameraInfo, 'camera/camera_info', reliable)
-        self._pub_gripper = self.create_publisher(GripperState, 'gripper/state', latched)
-        self._pub_truth = self.create_publisher(GroundTruth, 'sim/ground_truth', reliable)
-        if p['cmd_vel_stamped']:
-            self.create_subscription(TwistStamped, 'cmd_vel',
-                                     lambda msg: self._on_cmd_vel(msg.twist), 10)
-        else:
-            self.create_subscription(Twist, 'cmd_vel', self._on_cmd_vel, 10)
-        self.create_service(SetBool, 'gripper/set', self._on_gripper_set)
-        self.create_service(SetObstacle, 'sim/set_obstacle', self._on_set_obstacle)
-
         self._clock_msg = Clock()
-        self._gripper_sent: tuple[bool, bool] | None = None
-        self._odom_msg = Odometry()
-        self._odom_msg.header.frame_id = ODOM_FRAME
-        self._odom_msg.child_frame_id = BASE_FRAME
-        # Wheel odometry drifts slowly in x, y, yaw; z, roll and pitch are not observed.
-        self._odom_msg.pose.covariance = _diag6(1e-4, 1e-4, 1e6, 1e6, 1e6, 1e-3)
-        self._odom_msg.twist.covariance = _diag6(1e-4, 1e-4, 1e6, 1e6, 1e6, 1e-3)
-        self._joints_msg = JointState()
-        self._joints_msg.name = list(WHEEL_JOINTS)
-        self._odom_tf: PlanarTransform | None = None
-        if p['publish_tf']:
-            self._static_tf = publish_fixed_frames(self, self._sim.world.robot)
-            self._odom_tf = PlanarTransform(self, ODOM_FRAME, BASE_FRAME)
+        self.create_service(SetObstacle, 'sim/set_obstacle', self._on_set_obstacle)
+        # /cmd_vel is handed to the physics thread through each robot's slot: the callback
+        # never waits for a physics step or a camera render (it runs on an executor thread).
+        self.robots = [RobotIO(self, self._sim, i, ns, p) for i, ns in enumerate(namespaces)]
 
         self._thread = threading.Thread(target=self._run, name='sim-physics', daemon=True)
         self._thread.start()
         scenario = self._sim.scenario.name if self._sim.scenario else '-'
+        robots = f', robots {namespaces}' if len(namespaces) > 1 else ''
         self.get_logger().info(
             f'warehouse simulator: world {self._sim.world.name}, scenario {scenario}, '
-            f'seed {self._sim.seed}, real_time_factor {p["real_time_factor"]}')
+            f'seed {self._sim.seed}, real_time_factor {p["real_time_factor"]}{robots}')
         log_graph(self)
+
+    def _robots(self) -> tuple[list[str], list[tuple[float, float, float]] | None]:
+        """Read ``robots`` and ``robot_poses``: the namespaces and start poses of the robots."""
+        self.declare_parameter('robots', Parameter.Type.STRING_ARRAY, describe(
+            'Namespaces of several robots sharing the warehouse (e.g. [robot1, robot2]); '
+            'unset = one robot with plain names', read_only=True))
+        self.declare_parameter('robot_poses', Parameter.Type.DOUBLE_ARRAY, describe(
+            'Start poses of those robots in the map frame: x, y, yaw for each', read_only=True))
+        names = list(self.get_parameter_or('robots', Parameter('robots', value=[])).value)
+        poses = list(self.get_parameter_or('robot_poses',
+                                           Parameter('robot_poses', value=[])).value)
+        if not names:
+            return [''], None
+        if len(set(names)) != len(names) or not all(n.strip('/') and ' ' not in n
+                                                     for n in names):
+            raise ValueError(f'sim_node: robots must be distinct namespaces, got {names}')
+        if len(poses) != 3 * len(names):
+            raise ValueError(f'sim_node: robot_poses needs x, y, yaw for each of {names} '
+                             f'({3 * len(names)} numbers), got {len(poses)}')
+        return ([n.strip('/') for n in names],
+                [tuple(poses[3 * i:3 * i + 3]) for i in range(len(names))])
 
     # --- parameters -----------------------------------------------------------------------------
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
@@ -219,46 +188,23 @@ class SimNode(Node):
                                            reason=f'{param.name} must be in {bounds}')
         for param in params:
             if param.name in _PARAMS:
-                self._params[param.name] = param.value
+                self.params[param.name] = param.value
         self._rate_changed.set()
         return SetParametersResult(successful=True)
 
     # --- inputs ---------------------------------------------------------------------------------
-    def _on_cmd_vel(self, msg: Twist) -> None:
-        if not (math.isfinite(msg.linear.x) and math.isfinite(msg.angular.z)):
-            self.get_logger().warning('ignoring non-finite /cmd_vel')
-            return
-        with self._cmd_lock:
-            self._pending_cmd = (msg.linear.x, msg.angular.z)
-
     def _apply_cmd(self) -> None:
-        """Apply the latest /cmd_vel at a step boundary (physics thread, under the lock)."""
-        with self._cmd_lock:
-            cmd, self._pending_cmd = self._pending_cmd, None
-        if cmd is not None:
-            self._sim.set_cmd_vel(*cmd)
-            self._rest.command(self._sim.time, *cmd)
-
-    def _on_gripper_set(self, request: SetBool.Request,
-                        response: SetBool.Response) -> SetBool.Response:
-        with self._lock:
-            before = self._sim.gripper()
-            state = self._sim.set_suction(request.data)
-            t = self._sim.time
-        if request.data:
-            held = f'holding {state.held}' if state.holding else 'nothing sealed against the pad'
-            response.message = f'suction on, {held}'
-        else:
-            dropped = f', released {before.held}' if before.holding else ''
-            response.message = f'suction off{dropped}'
-        response.success = True
-        self._publish_gripper(state.suction_on, state.holding, t)
-        return response
+        """Apply each robot's latest cmd_vel at a step boundary (physics thread, locked)."""
+        for io in self.robots:
+            cmd = io.take_cmd()
+            if cmd is not None:
+                self._sim.set_cmd_vel(*cmd, robot=io.index)
+                self._rest.command(self._sim.time, *cmd)
 
     def _on_set_obstacle(self, request: SetObstacle.Request,
                          response: SetObstacle.Response) -> SetObstacle.Response:
         try:
-            with self._lock:
+            with self.lock:
                 response.message = self._sim.set_obstacle(
                     request.name, request.kind or 'pallet', request.aisle,
                     None if request.aisle else request.x, None if request.aisle else request.y,
@@ -272,11 +218,11 @@ class SimNode(Node):
     # --- physics thread -------------------------------------------------------------------------
     def _rate(self, stream: str) -> float:
         full, rest = _REST_STREAMS[stream]
-        p = self._params
+        p = self.params
         return min(p[full], p[rest]) if self._rest.resting else p[full]
 
     def _schedules(self) -> dict[str, _Schedule]:
-        t, p = self._sim.time, self._params
+        t, p = self._sim.time, self.params
         self._rest.enabled = bool(p['rest_when_idle'])
         self._rest.after = float(p['rest_after'])
         return {'clock': _Schedule(self._rate('clock'), t),
@@ -291,14 +237,14 @@ class SimNode(Node):
             self.get_logger().error(f'physics thread stopped: {e}')
             raise
         finally:
-            with self._lock:
+            with self.lock:
                 self._sim.close()
             if self._viewer is not None:
                 self._viewer.close()
 
     def _loop(self) -> None:
         sim = self._sim
-        if self._params['viewer']:
+        if self.params['viewer']:
             self._open_viewer()
         schedules = self._schedules()
         wall0, sim0 = time.monotonic(), sim.time
@@ -307,12 +253,15 @@ class SimNode(Node):
                 self._rate_changed.clear()
                 schedules = self._schedules()
                 wall0, sim0 = time.monotonic(), sim.time
-            rtf = self._params['real_time_factor']
-            with self._lock:
+            rtf = self.params['real_time_factor']
+            with self.lock:
                 resting = self._rest.resting
                 self._apply_cmd()  # a moving command wakes a resting robot
-                odom = sim.odometry()
-                if self._rest.update(sim.time, odom.v, odom.w) != resting:
+                # The fastest robot decides: the simulator rests only when all stand still.
+                odoms = [sim.odometry(io.index) for io in self.robots]
+                v = max((o.v for o in odoms), key=abs)
+                w = max((o.w for o in odoms), key=abs)
+                if self._rest.update(sim.time, v, w) != resting:
                     for stream, schedule in schedules.items():
                         if stream in _REST_STREAMS:
                             schedule.set_rate(self._rate(stream), sim.time)
@@ -332,86 +281,30 @@ class SimNode(Node):
 
     def _publish_due(self, schedules: dict[str, _Schedule], lag: float | None = None) -> None:
         sim, t = self._sim, self._sim.time
-        if schedules['clock'].due(t) and self._params['publish_clock']:
-            _set_stamp(self._clock_msg.clock, t)
+        if schedules['clock'].due(t) and self.params['publish_clock']:
+            set_stamp(self._clock_msg.clock, t)
             self._pub_clock.publish(self._clock_msg)
-        if schedules['odom'].due(t):
-            self._publish_odom(t)
-        if schedules['scan'].due(t):
-            self._publish_scan()
-        if schedules['camera'].due(t) and self._params['enable_camera']:
-            self._publish_camera(t, lag)
-        if schedules['truth'].due(t):
-            self._publish_truth()
-        g = sim.gripper()
-        # On change at once (a grasp waits for 'holding'), else as a 2 Hz heartbeat.
-        if schedules['gripper'].due(t) or (g.suction_on, g.holding) != self._gripper_sent:
-            self._publish_gripper(g.suction_on, g.holding, t)
+        due = {name: schedule.due(t) for name, schedule in schedules.items()}
+        for io in self.robots:
+            if due['odom']:
+                io.publish_odom(t)
+            if due['scan']:
+                io.publish_scan(self.params['scan_rate'])
+            if due['camera'] and self.params['enable_camera']:
+                io.publish_camera(t, lag)
+            if due['truth']:
+                io.publish_truth()
+            # On change at once (a grasp waits for 'holding'), else as a 2 Hz heartbeat.
+            if due['gripper'] or io.gripper_changed():
+                g = sim.gripper(io.index)
+                io.publish_gripper(g.suction_on, g.holding, t)
         if len(sim.events) > self._events_seen:
             for event in sim.events[self._events_seen:]:
                 self.get_logger().info(f'sim t={t:.2f}: {event}')
             self._events_seen = len(sim.events)
 
-    def _publish_odom(self, t: float) -> None:
-        # Messages are built once and updated in place: these are the 50 Hz hot path.
-        odom = self._sim.odometry()
-        msg, joints = self._odom_msg, self._joints_msg
-        _set_stamp(msg.header.stamp, t)
-        msg.pose.pose.position.x, msg.pose.pose.position.y = odom.x, odom.y
-        msg.pose.pose.orientation.z = math.sin(odom.theta / 2)
-        msg.pose.pose.orientation.w = math.cos(odom.theta / 2)
-        msg.twist.twist.linear.x, msg.twist.twist.angular.z = odom.v, odom.w
-        self._pub_odom.publish(msg)
-        if self._odom_tf is not None:
-            self._odom_tf.send((odom.x, odom.y, odom.theta), msg.header.stamp)
-        (pos_l, pos_r), (vel_l, vel_r) = self._sim.wheel_state()
-        _set_stamp(joints.header.stamp, t)
-        joints.position = [pos_l, pos_r]
-        joints.velocity = [vel_l, vel_r]
-        self._pub_joints.publish(joints)
-
-    def _publish_scan(self) -> None:
-        scan = self._sim.lidar_scan()
-        msg = LaserScan()
-        msg.header.stamp = stamp(scan.stamp)
-        msg.header.frame_id = LASER_FRAME
-        msg.angle_min, msg.angle_max = scan.angle_min, scan.angle_max
-        msg.angle_increment = scan.angle_increment
-        msg.scan_time = 1.0 / self._params['scan_rate']
-        msg.time_increment = 0.0
-        msg.range_min, msg.range_max = scan.range_min, scan.range_max
-        msg.ranges = scan.ranges.tolist()
-        self._pub_scan.publish(msg)
-
-    def _publish_camera(self, t: float, lag: float | None = None) -> None:
-        width, height = self._params['camera_width'], self._params['camera_height']
-        header_stamp = stamp(t)
-        wants_rgb = self._pub_image.get_subscription_count() > 0
-        wants_depth = self._pub_depth.get_subscription_count() > 0
-        if not (wants_rgb or wants_depth) or self._render_failed:
-            self._pub_info.publish(self._camera_info(width, height, header_stamp))
-            return
-        throttle = self.camera_throttle
-        began = time.monotonic()
-        if not throttle.should_render(began, lag):
-            self._report_camera(began)
-            return  # degraded: this frame is skipped so the safety streams keep their rate
-        self._pub_info.publish(self._camera_info(width, height, header_stamp))
-        try:
-            rgb, depth = self._sim.render_rgbd(width, height)
-            throttle.done(began, time.monotonic())
-        except RenderError as e:
-            self._render_failed = True
-            self.get_logger().error(f'camera disabled: {e}')
-            return
-        if wants_rgb:
-            self._pub_image.publish(_image(rgb.tobytes(), width, height, 'rgb8', 3 * width,
-                                           header_stamp))
-        if wants_depth:
-            self._pub_depth.publish(_image(depth.tobytes(), width, height, '32FC1', 4 * width,
-                                           header_stamp))
-
-    def _report_camera(self, wall_now: float) -> None:
+    def report_camera(self, wall_now: float) -> None:
+        """Log (at most every CAMERA_REPORT_PERIOD s) how many camera frames load skipped."""
         since, skipped = self._camera_reported
         if wall_now - since >= CAMERA_REPORT_PERIOD:
             n = self.camera_throttle.skipped - skipped
@@ -420,46 +313,6 @@ class SimNode(Node):
                 f'{wall_now - since:.0f} s (render {1e3 * self.camera_throttle.cost:.0f} ms/frame)'
                 '; /clock, /odom and /scan keep their rates')
             self._camera_reported = (wall_now, self.camera_throttle.skipped)
-
-    def _camera_info(self, width: int, height: int, header_stamp: Time) -> CameraInfo:
-        fx, fy, cx, cy = self._sim.camera_intrinsics(width, height)
-        info = CameraInfo()
-        info.header.stamp = header_stamp
-        info.header.frame_id = CAMERA_FRAME
-        info.width, info.height = width, height
-        info.distortion_model = 'plumb_bob'
-        info.d = [0.0] * 5
-        info.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
-        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-        info.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-        return info
-
-    def _publish_truth(self) -> None:
-        truth = self._sim.ground_truth()
-        msg = GroundTruth()
-        msg.header.stamp = stamp(truth.stamp)
-        msg.header.frame_id = MAP_FRAME
-        msg.robot.x, msg.robot.y, msg.robot.theta = truth.robot.x, truth.robot.y, truth.robot.theta
-        names, poses = [], []
-        for name, (pos, quat) in truth.objects.items():
-            names.append(name)
-            poses.append(_pose(pos, quat))
-        for name, obstacle in truth.obstacles.items():
-            # Obstacles are listed as '<kind>:<name>' so tests can tell them from boxes.
-            names.append(f'{obstacle.kind}:{name}')
-            yaw = obstacle.yaw
-            poses.append(_pose((obstacle.x, obstacle.y, 0.0),
-                               (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))))
-        msg.names, msg.poses, msg.held = names, poses, truth.held
-        self._pub_truth.publish(msg)
-
-    def _publish_gripper(self, suction_on: bool, holding: bool, t: float) -> None:
-        self._gripper_sent = (suction_on, holding)
-        msg = GripperState()
-        msg.header.stamp = stamp(t)
-        msg.header.frame_id = BASE_FRAME
-        msg.suction_on, msg.holding = suction_on, holding
-        self._pub_gripper.publish(msg)
 
     # --- viewer ---------------------------------------------------------------------------------
     def _open_viewer(self) -> None:
@@ -476,7 +329,7 @@ class SimNode(Node):
         if not self._viewer.is_running():
             self._viewer = None
             return
-        with self._lock:
+        with self.lock:
             self._viewer.sync()
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -487,7 +340,7 @@ class SimNode(Node):
 
     def locked(self, fn: Callable[[WarehouseSim], Any]) -> Any:
         """Run ``fn(sim)`` while the physics thread is paused between steps."""
-        with self._lock:
+        with self.lock:
             return fn(self._sim)
 
     def destroy_node(self) -> None:
@@ -496,36 +349,6 @@ class SimNode(Node):
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=5.0)
         super().destroy_node()
-
-
-def _set_stamp(msg: Time, t: float) -> None:
-    sec = math.floor(t)
-    msg.sec, msg.nanosec = int(sec), min(999_999_999, round((t - sec) * 1e9))
-
-
-def _diag6(*values: float) -> list[float]:
-    cov = [0.0] * 36
-    for i, v in enumerate(values):
-        cov[i * 7] = v
-    return cov
-
-
-def _pose(pos: tuple[float, float, float], quat: tuple[float, float, float, float]) -> PoseMsg:
-    msg = PoseMsg()
-    msg.position.x, msg.position.y, msg.position.z = pos
-    msg.orientation.w, msg.orientation.x, msg.orientation.y, msg.orientation.z = quat
-    return msg
-
-
-def _image(data: bytes, width: int, height: int, encoding: str, step: int,
-           header_stamp: Time) -> Image:
-    msg = Image()
-    msg.header.stamp = header_stamp
-    msg.header.frame_id = CAMERA_FRAME
-    msg.width, msg.height, msg.encoding, msg.step = width, height, encoding, step
-    msg.is_bigendian = 0
-    msg.data = data
-    return msg
 
 
 def _overrides(argv: list[str]) -> tuple[list[Parameter], list[str]]:

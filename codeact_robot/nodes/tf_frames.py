@@ -58,8 +58,8 @@ class PlanarTransform:
     The message is built once and updated in place: odometry sends it at 50 Hz.
     """
 
-    def __init__(self, node: Node, parent: str, child: str) -> None:
-        self._pub = node.create_publisher(TFMessage, TF_TOPIC, TF_QOS)
+    def __init__(self, node: Node, parent: str, child: str, topic: str = TF_TOPIC) -> None:
+        self._pub = node.create_publisher(TFMessage, topic, TF_QOS)
         self._tf = TransformStamped()
         self._tf.header.frame_id, self._tf.child_frame_id = parent, child
         self._msg = TFMessage(transforms=[self._tf])
@@ -71,12 +71,13 @@ class PlanarTransform:
         self._pub.publish(self._msg)
 
 
-def publish_fixed_frames(node: Node, robot: object, stamp: Time | None = None) -> Publisher:
+def publish_fixed_frames(node: Node, robot: object, stamp: Time | None = None,
+                         topic: str = TF_STATIC_TOPIC) -> Publisher:
     """Publish the robot block's fixed frames once on /tf_static; keep the returned publisher.
 
     Transient-local: the publisher must stay alive for late subscribers to get the frames.
     """
-    pub = node.create_publisher(TFMessage, TF_STATIC_TOPIC, TF_STATIC_QOS)
+    pub = node.create_publisher(TFMessage, topic, TF_STATIC_QOS)
     stamp = stamp if stamp is not None else Time()
     pub.publish(TFMessage(transforms=[fixed_transform(f, stamp) for f in fixed_frames(robot)]))
     return pub

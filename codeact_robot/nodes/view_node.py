@@ -387,6 +387,16 @@ class ViewNode(Node):
         super().destroy_node()
 
 
+def add_view(runner: Any, world: World, live: bool = False, port: int = DEFAULT_PORT,
+             name: str = NODE_NAME) -> ViewNode:
+    """Add a view node to an in-process NodeRunner: a recorder, and a live view if ``live``."""
+    from rclpy.parameter import Parameter
+
+    return runner.add(ViewNode(world=world, name=name, context=runner.context,
+                               parameter_overrides=[Parameter('live', value=live),
+                                                    Parameter('port', value=port)]))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the view node until Ctrl-C (``view_node``, ``codeact-robot view``)."""
     import argparse

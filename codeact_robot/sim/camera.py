@@ -25,12 +25,13 @@ class RgbdCamera:
     The OpenGL context is bound to the thread that first renders; render from one thread.
     """
 
-    def __init__(self, model: mujoco.MjModel, width: int, height: int) -> None:
+    def __init__(self, model: mujoco.MjModel, width: int, height: int,
+                 camera: str = CAMERA_NAME) -> None:
         if not (0 < width <= OFFSCREEN[0] and 0 < height <= OFFSCREEN[1]):
             raise ValueError(f'camera size {width}x{height} exceeds {OFFSCREEN[0]}x{OFFSCREEN[1]}')
         self._model = model
         self.width, self.height = width, height
-        self._cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, CAMERA_NAME)
+        self._cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
         self._gl: mujoco.GLContext | None = None
         self._ctx: mujoco.MjrContext | None = None
         self._scene = mujoco.MjvScene(model, maxgeom=500)

@@ -3,12 +3,14 @@
 The ROS node (codeact_robot.nodes.sim_node) steps it and publishes its sensors; tests and
 benchmarks use it directly. Everything random draws from one seeded generator, and commands are
 applied at step boundaries, so the same seed and the same commands at the same sim times give
-the same trajectory.
+the same trajectory. Several robots can share the warehouse (``starts``); the methods that
+concern one robot take its index, ``robot=0`` by default.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import mujoco
@@ -20,11 +22,16 @@ from codeact_robot.sim.lidar import Lidar
 from codeact_robot.sim.obstacles import ActiveObstacle, ObstacleError, ObstacleManager
 from codeact_robot.sim.odometry import WheelOdometry
 from codeact_robot.world.mjcf import (
+    CAMERA_NAME,
     LEFT_WHEEL,
+    LIDAR_SITE,
     PAD_GEOM,
     RIGHT_WHEEL,
     ROBOT_BODY,
+    WHEEL_ACTUATORS,
     build_mjcf,
+    grip_name,
+    robot_prefix,
 )
 from codeact_robot.world.model import World, WorldError, load_world
 from codeact_robot.world.scenario import Scenario, load_scenario, obstacle_position
@@ -88,12 +95,56 @@ def yaw_of(quat: np.ndarray) -> float:
     return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
 
 
+class SimRobot:
+    """One robot in the simulated warehouse: its bodies, wheels, sensors, command and gripper."""
+
+    def __init__(self, sim: WarehouseSim, index: int, shared_world: bool) -> None:
+        m = sim.model
+        prefix = robot_prefix(index)
+        self.index = index
+
+        def find(kind: mujoco.mjtObj, name: str) -> int:
+            return mujoco.mj_name2id(m, kind, prefix + name)
+        self.body = find(mujoco.mjtObj.mjOBJ_BODY, ROBOT_BODY)
+        self.pad = find(mujoco.mjtObj.mjOBJ_GEOM, PAD_GEOM)
+        joints = [find(mujoco.mjtObj.mjOBJ_JOINT, j) for j in (LEFT_WHEEL, RIGHT_WHEEL)]
+        self.wheel_qpos = [int(m.jnt_qposadr[j]) for j in joints]
+        self.wheel_dof = [int(m.jnt_dofadr[j]) for j in joints]
+        self.actuators = [find(mujoco.mjtObj.mjOBJ_ACTUATOR, a) for a in WHEEL_ACTUATORS]
+        #: box name -> weld equality that holds it on this robot's pad
+        self.welds = {name: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_EQUALITY,
+                                              grip_name(index, body))
+                      for name, body in sim.mjcf.box_bodies.items()}
+        spec = sim.world.robot
+        self.odom = WheelOdometry(spec.wheel_radius, spec.wheel_separation)
+        self.lidar = Lidar(m, spec.lidar, prefix + LIDAR_SITE,
+                           own_body=self.body if shared_world else -1)
+        self.camera_name = prefix + CAMERA_NAME
+        self.camera: RgbdCamera | None = None
+        self.cmd = (0.0, 0.0)
+        self.cmd_time = -math.inf
+        self.suction = False
+        self.held = ''
+
+
 class WarehouseSim:
-    """The warehouse world with the robot; call ``step`` to advance physics."""
+    """The warehouse world with the robot(s); call ``step`` to advance physics."""
 
     def __init__(self, world: World | str = 'warehouse', scenario: Scenario | str | None = None,
                  seed: int | None = None, physics_rate: float = 250.0,
-                 cmd_timeout: float = CMD_TIMEOUT) -> None:
+                 cmd_timeout: float = CMD_TIMEOUT,
+                 starts: Sequence[tuple[float, float, float]] | None = None) -> None:
+        """Build the world.
+
+        Args:
+            world: The world, or its name.
+            scenario: Box placements, obstacles and start (or its name); None for none.
+            seed: Random seed; None = the scenario's.
+            physics_rate: Physics steps per simulated second.
+            cmd_timeout: Simulated seconds a velocity command lasts.
+            starts: Map poses (x, y, yaw) of several robots sharing the warehouse; None for
+                one robot at the scenario's (or the world's) start.
+        """
         self.world = load_world(world) if isinstance(world, str) else world
         if isinstance(scenario, str):
             scenario = load_scenario(scenario, self.world)
@@ -103,38 +154,25 @@ class WarehouseSim:
         self.seed = int(seed if seed is not None else (scenario.seed if scenario else 0))
         self.rng = np.random.default_rng(self.seed)
         self.cmd_timeout = cmd_timeout
-        mjcf = build_mjcf(self.world, scenario, timestep=1.0 / physics_rate)
+        mjcf = build_mjcf(self.world, scenario, timestep=1.0 / physics_rate, starts=starts)
         self.mjcf = mjcf
         self.model = mujoco.MjModel.from_xml_string(mjcf.xml, mjcf.assets)
         self.data = mujoco.MjData(self.model)
         m = self.model
-        self._robot = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, ROBOT_BODY)
-        self._pad = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, PAD_GEOM)
-        self._wheel_qpos = [int(m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, j)])
-                            for j in (LEFT_WHEEL, RIGHT_WHEEL)]
-        self._wheel_dof = [int(m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, j)])
-                           for j in (LEFT_WHEEL, RIGHT_WHEEL)]
-        self._boxes: dict[str, tuple[int, int, int]] = {}  # name -> body, geom, weld eq
+        self._boxes: dict[str, tuple[int, int]] = {}  # name -> body, geom
         for name, body in mjcf.box_bodies.items():
             self._boxes[name] = (mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, body),
-                                 mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, body),
-                                 mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_EQUALITY,
-                                                   'grip_' + body))
-        robot = self.world.robot
-        self.odom = WheelOdometry(robot.wheel_radius, robot.wheel_separation)
-        self.lidar = Lidar(m, robot.lidar)
+                                 mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, body))
+        count = len(starts) if starts else 1
+        self.robots = [SimRobot(self, i, shared_world=count > 1) for i in range(count)]
         self.obstacles = ObstacleManager(m, mjcf.obstacle_slots,
                                          scenario.obstacles if scenario else ())
         self.events: list[str] = []
-        self._cmd = (0.0, 0.0)
-        self._cmd_time = -math.inf
-        self._suction = False
-        self._held: str = ''
-        self._camera: RgbdCamera | None = None
         self._next_trigger = 0.0
-        self._attach_distance = robot.attach_distance
+        self._attach_distance = self.world.robot.attach_distance
         mujoco.mj_forward(m, self.data)
-        self.odom.update(*self._wheel_angles())
+        for r in self.robots:
+            r.odom.update(*self._wheel_angles(r))
         self._update_obstacles()
 
     # --- time and stepping -------------------------------------------------------------------
@@ -151,27 +189,29 @@ class WarehouseSim:
     def step(self, n: int = 1) -> None:
         """Advance physics by ``n`` steps, applying commands, suction and the scenario.
 
-        Steps run in chunks (mj_step with nstep) between the events that change inputs: the
+        Steps run in chunks (mj_step with nstep) between the events that change inputs: a
         cmd_vel timeout, scenario trigger checks and, while suction waits for a box, every step.
         """
         m, d = self.model, self.data
         dt = m.opt.timestep
         remaining = int(n)
         while remaining > 0:
-            # Steps (from this one) that still start within cmd_timeout of the last command.
-            left = self._cmd_time + self.cmd_timeout - d.time  # -inf before any command
-            active_steps = math.floor(left / dt + 1e-6) + 1 if left >= 0 else 0
-            v, w = self._cmd if active_steps > 0 else (0.0, 0.0)
-            d.ctrl[0], d.ctrl[1] = self.odom.wheel_rates(v, w)
             chunk = min(remaining, max(1, math.ceil((self._next_trigger - d.time) / dt - 1e-6)))
-            if active_steps > 0:
-                chunk = min(chunk, active_steps)
-            if self._suction and not self._held:
-                self._try_attach()
-                chunk = 1
+            for r in self.robots:
+                # Steps (from this one) that still start within cmd_timeout of the last command.
+                left = r.cmd_time + self.cmd_timeout - d.time  # -inf before any command
+                active_steps = math.floor(left / dt + 1e-6) + 1 if left >= 0 else 0
+                v, w = r.cmd if active_steps > 0 else (0.0, 0.0)
+                d.ctrl[r.actuators[0]], d.ctrl[r.actuators[1]] = r.odom.wheel_rates(v, w)
+                if active_steps > 0:
+                    chunk = min(chunk, active_steps)
+                if r.suction and not r.held:
+                    self._try_attach(r)
+                    chunk = 1
             mujoco.mj_step(m, d, nstep=chunk)
             remaining -= chunk
-            self.odom.update(d.qpos[self._wheel_qpos[0]], d.qpos[self._wheel_qpos[1]])
+            for r in self.robots:
+                r.odom.update(d.qpos[r.wheel_qpos[0]], d.qpos[r.wheel_qpos[1]])
             if d.time >= self._next_trigger - 1e-9:
                 self._update_obstacles()
 
@@ -180,55 +220,62 @@ class WarehouseSim:
         self.step(max(0, math.ceil(duration / self.timestep - 1e-6)))
 
     def _update_obstacles(self) -> None:
+        # Scenario triggers (an aisle blocked when the robot comes near) follow the first robot.
         self._next_trigger = self.data.time + TRIGGER_PERIOD
         pose = self.robot_pose()
         self.events += self.obstacles.update(self.data, self.time, pose.x, pose.y)
 
     # --- commands ------------------------------------------------------------------------------
-    def set_cmd_vel(self, linear: float, angular: float) -> None:
+    def set_cmd_vel(self, linear: float, angular: float, robot: int = 0) -> None:
         """Command base velocity (m/s, rad/s), clamped to the robot's limits; lasts cmd_timeout."""
-        r = self.world.robot
+        spec, r = self.world.robot, self.robots[robot]
         if not (math.isfinite(linear) and math.isfinite(angular)):
             raise ValueError(f'non-finite cmd_vel ({linear}, {angular})')
-        self._cmd = (max(-r.max_linear_speed, min(r.max_linear_speed, linear)),
-                     max(-r.max_angular_speed, min(r.max_angular_speed, angular)))
-        self._cmd_time = self.time
+        r.cmd = (max(-spec.max_linear_speed, min(spec.max_linear_speed, linear)),
+                 max(-spec.max_angular_speed, min(spec.max_angular_speed, angular)))
+        r.cmd_time = self.time
 
-    def set_suction(self, on: bool) -> GripperStatus:
+    def set_suction(self, on: bool, robot: int = 0) -> GripperStatus:
         """Switch suction; on attaches a box touching the pad, off drops the held box."""
-        self._suction = bool(on)
+        r = self.robots[robot]
+        r.suction = bool(on)
         if on:
-            if not self._held:
-                self._try_attach()
-        elif self._held:
-            body, _, eq = self._boxes[self._held]
-            self.data.eq_active[eq] = 0
+            if not r.held:
+                self._try_attach(r)
+        elif r.held:
+            body, _ = self._boxes[r.held]
+            self.data.eq_active[r.welds[r.held]] = 0
             self._wake(body)  # a released box must fall, not rest asleep in mid-air
-            self.events.append(f'released {self._held}')
-            self._held = ''
-        return self.gripper()
+            self.events.append(f'released {r.held}' + self._by(r))
+            r.held = ''
+        return self.gripper(robot)
 
-    def gripper(self) -> GripperStatus:
+    def gripper(self, robot: int = 0) -> GripperStatus:
         """Return the suction gripper's state."""
-        return GripperStatus(self._suction, bool(self._held), self._held)
+        r = self.robots[robot]
+        return GripperStatus(r.suction, bool(r.held), r.held)
 
-    def _try_attach(self) -> None:
+    def _by(self, r: SimRobot) -> str:
+        return f' (robot {r.index + 1})' if len(self.robots) > 1 else ''
+
+    def _try_attach(self, r: SimRobot) -> None:
         m, d = self.model, self.data
-        pad_pos = d.geom_xpos[self._pad]
-        for name, (body, geom, eq) in self._boxes.items():
-            if np.linalg.norm(d.geom_xpos[geom] - pad_pos) > 0.4:
+        pad_pos = d.geom_xpos[r.pad]
+        taken = {other.held for other in self.robots}
+        for name, (body, geom) in self._boxes.items():
+            if name in taken or np.linalg.norm(d.geom_xpos[geom] - pad_pos) > 0.4:
                 continue
-            gap = mujoco.mj_geomDistance(m, d, self._pad, geom, 0.05, None)
+            gap = mujoco.mj_geomDistance(m, d, r.pad, geom, 0.05, None)
             if gap <= self._attach_distance:
-                self._weld(body, eq)
-                self._held = name
-                self.events.append(f'attached {name}')
+                self._weld(r, body, r.welds[name])
+                r.held = name
+                self.events.append(f'attached {name}' + self._by(r))
                 return
 
-    def _weld(self, body: int, eq: int) -> None:
+    def _weld(self, r: SimRobot, body: int, eq: int) -> None:
         # Hold the box where it touches the pad: relpose = box pose in the robot body frame.
         d = self.data
-        p1, q1 = d.xpos[self._robot], d.xquat[self._robot]
+        p1, q1 = d.xpos[r.body], d.xquat[r.body]
         p2, q2 = d.xpos[body], d.xquat[body]
         q1_inv = np.zeros(4)
         mujoco.mju_negQuat(q1_inv, q1)
@@ -252,41 +299,42 @@ class WarehouseSim:
             self.data.tree_asleep[tree] = -(1 + mujoco.mjMINAWAKE)
 
     # --- sensors --------------------------------------------------------------------------------
-    def _wheel_angles(self) -> tuple[float, float]:
+    def _wheel_angles(self, r: SimRobot) -> tuple[float, float]:
         q = self.data.qpos
-        return float(q[self._wheel_qpos[0]]), float(q[self._wheel_qpos[1]])
+        return float(q[r.wheel_qpos[0]]), float(q[r.wheel_qpos[1]])
 
-    def wheel_state(self) -> tuple[tuple[float, float], tuple[float, float]]:
+    def wheel_state(self, robot: int = 0) -> tuple[tuple[float, float], tuple[float, float]]:
         """Return ((left, right) angles in rad, (left, right) rates in rad/s)."""
-        qv = self.data.qvel
-        return self._wheel_angles(), (float(qv[self._wheel_dof[0]]),
-                                      float(qv[self._wheel_dof[1]]))
+        r, qv = self.robots[robot], self.data.qvel
+        return self._wheel_angles(r), (float(qv[r.wheel_dof[0]]), float(qv[r.wheel_dof[1]]))
 
-    def odometry(self) -> OdometryData:
+    def odometry(self, robot: int = 0) -> OdometryData:
         """Return wheel odometry (odom frame) and the twist measured by the wheels."""
-        _, rates = self.wheel_state()
-        v, w = self.odom.twist(*rates)
-        return OdometryData(self.time, self.odom.x, self.odom.y, self.odom.theta, v, w)
+        odom = self.robots[robot].odom
+        _, rates = self.wheel_state(robot)
+        v, w = odom.twist(*rates)
+        return OdometryData(self.time, odom.x, odom.y, odom.theta, v, w)
 
-    def lidar_scan(self) -> LaserScanData:
-        """Cast the lidar rays now; the robot and the held box are invisible to it."""
-        exclude = self._boxes[self._held][0] if self._held else -1
-        lid = self.lidar
+    def lidar_scan(self, robot: int = 0) -> LaserScanData:
+        """Cast the lidar rays now; the robot and the box it holds are invisible to it."""
+        r = self.robots[robot]
+        exclude = self._boxes[r.held][0] if r.held else -1
+        lid = r.lidar
         return LaserScanData(self.time, lid.angle_min, lid.angle_max, lid.angle_increment,
                              lid.spec.range_min, lid.spec.range_max,
                              lid.scan(self.data, exclude, self.rng))
 
-    def render_rgbd(self, width: int | None = None, height: int | None = None
+    def render_rgbd(self, width: int | None = None, height: int | None = None, robot: int = 0
                     ) -> tuple[np.ndarray, np.ndarray]:
         """Render the camera: (rgb HxWx3 uint8, depth HxW float32 metres, inf = nothing)."""
-        cam = self.world.robot.camera
+        cam, r = self.world.robot.camera, self.robots[robot]
         width = cam.width if width is None else width
         height = cam.height if height is None else height
-        if self._camera is None or (self._camera.width, self._camera.height) != (width, height):
-            if self._camera is not None:
-                self._camera.close()
-            self._camera = RgbdCamera(self.model, width, height)
-        return self._camera.render(self.data)
+        if r.camera is None or (r.camera.width, r.camera.height) != (width, height):
+            if r.camera is not None:
+                r.camera.close()
+            r.camera = RgbdCamera(self.model, width, height, r.camera_name)
+        return r.camera.render(self.data)
 
     def camera_intrinsics(self, width: int | None = None,
                           height: int | None = None) -> tuple[float, float, float, float]:
@@ -294,25 +342,25 @@ class WarehouseSim:
         return self.world.robot.camera.intrinsics(width, height)
 
     # --- ground truth and obstacles ----------------------------------------------------------
-    def robot_pose(self) -> Pose:
+    def robot_pose(self, robot: int = 0) -> Pose:
         """Return the robot's true pose in the map frame."""
-        d = self.data
-        pos = d.xpos[self._robot]
-        return Pose(float(pos[0]), float(pos[1]), yaw_of(d.xquat[self._robot]))
+        d, body = self.data, self.robots[robot].body
+        pos = d.xpos[body]
+        return Pose(float(pos[0]), float(pos[1]), yaw_of(d.xquat[body]))
 
     def box_position(self, name: str) -> tuple[float, float, float]:
         """Return the true centre of box ``name``."""
         body = self._boxes[self.world.box(name).name][0]
         return tuple(float(v) for v in self.data.xpos[body])  # type: ignore[return-value]
 
-    def ground_truth(self) -> GroundTruthState:
+    def ground_truth(self, robot: int = 0) -> GroundTruthState:
         """Return true poses of the robot, the boxes and the standing obstacles."""
         d = self.data
         objects = {name: (tuple(float(v) for v in d.xpos[body]),
                           tuple(float(v) for v in d.xquat[body]))
-                   for name, (body, _, _) in self._boxes.items()}
-        return GroundTruthState(self.time, self.robot_pose(), objects,  # type: ignore[arg-type]
-                                self.obstacles.active, self._held)
+                   for name, (body, _) in self._boxes.items()}
+        return GroundTruthState(self.time, self.robot_pose(robot), objects,  # type: ignore[arg-type]
+                                self.obstacles.active, self.robots[robot].held)
 
     def set_obstacle(self, name: str, kind: str = 'pallet', aisle: str = '',
                      x: float | None = None, y: float | None = None, present: bool = True,
@@ -335,6 +383,7 @@ class WarehouseSim:
 
     def close(self) -> None:
         """Free rendering resources (from the thread that rendered)."""
-        if self._camera is not None:
-            self._camera.close()
-            self._camera = None
+        for r in self.robots:
+            if r.camera is not None:
+                r.camera.close()
+                r.camera = None
