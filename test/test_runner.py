@@ -164,3 +164,31 @@ def test_closing_leaves_no_node_with_actions_in_the_graph():
         runner.close()
         wait_for(lambda: name not in probe.get_node_names(), 30.0,
                  'the closed node to leave the graph')
+
+
+def test_a_callback_raising_while_the_runner_closes_is_not_left_for_the_garbage_collector(
+        capfd):
+    import gc
+    import threading
+
+    from rclpy.node import Node
+
+    started = threading.Event()
+    runner = NodeRunner()
+    node = runner.add(Node('late_raiser', context=runner.context))
+    closing = runner._closing
+
+    def late() -> None:
+        if started.is_set():
+            return
+        started.set()
+        # Still running when close() stops the spin thread, then it raises.
+        while not closing.is_set():
+            threading.Event().wait(0.01)
+        raise RuntimeError('raised while closing')
+    node.create_timer(0.01, late)
+    wait_for(started.is_set, 10.0, 'the timer to fire')
+    runner.close()
+    del node, runner
+    gc.collect()
+    assert 'never retrieved' not in capfd.readouterr().err

@@ -78,6 +78,21 @@ class PoolExecutor(MultiThreadedExecutor):
                 self._futures.remove(future)
                 future.result()  # raise any exceptions
 
+    def drain(self) -> list[BaseException]:
+        """Collect the exceptions of finished callbacks nobody asked for (after shutdown).
+
+        Callbacks that raise while the spin thread stops (an entity destroyed under them)
+        are otherwise only reported by rclpy when they are garbage-collected, on stderr.
+        """
+        errors = []
+        for future in self._futures[:]:
+            if future.done():
+                self._futures.remove(future)
+                error = future.exception()
+                if error is not None:
+                    errors.append(error)
+        return errors
+
 
 class NodeRunner:
     """Own an rclpy context and spin nodes on a background thread until closed.
@@ -138,6 +153,8 @@ class NodeRunner:
         # The spin thread must be out of the executor before nodes go, or callbacks still in
         # flight touch destroyed handles.
         self._thread.join(timeout=timeout)
+        for error in self._executor.drain():
+            _LOG.debug('close: a callback raised while spinning stopped: %r', error)
         for node in reversed(self._nodes):
             node.destroy_node()
             # rclpy's destroy_node leaves action servers and clients, and their handles keep
