@@ -197,7 +197,6 @@ def test_live_view_shows_the_episode_and_the_recording_replays_it(tmp_path):
     assert all(s.encoding == 'ros2msg' for s in summary.schemas.values())
 
     # Replay: the picture of the recording, the path drawn and the turns marked.
-    from codeact_robot.path_plot import plot_path  # noqa: F401  (the module replay draws with)
     from codeact_robot.view.replay import main as replay
 
     out = tmp_path / 'episode.png'

@@ -26,9 +26,11 @@ from typing import Any
 
 import foxglove
 from foxglove.mcap import MCAPWriteOptions
+from geometry_msgs.msg import Point
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.serialization import deserialize_message, serialize_message
+from visualization_msgs.msg import Marker, MarkerArray
 
 from codeact_robot.nodes.agent_log import FINISHED
 from codeact_robot.nodes.parameters import describe
@@ -151,18 +153,18 @@ class ViewNode(Node):
         self._camera_sub: Any = None
         self._camera_lock = threading.Lock()
         self._camera: Bridged | None = None
+        #: relative topic -> the fully qualified name its channel carries (what clients see)
+        self._resolved: dict[str, str] = {}
         for bridged in bridged_topics():
-            resolved = self.resolve_topic_name(bridged.topic)
+            resolved = self._resolved[bridged.topic] = self.resolve_topic_name(bridged.topic)
             self._channels[bridged.topic] = _channel(resolved, bridged.msg, self._fox)
             if bridged.camera:
                 self._camera = bridged
                 continue
             self.create_subscription(bridged.msg, bridged.topic, self._forwarder(bridged),
                                      bridged.qos, raw=True)
-        from visualization_msgs.msg import MarkerArray
-        self._scene_topics = {t: self.resolve_topic_name(t)
-                              for t in ('view/warehouse', 'view/objects')}
-        for topic, resolved in self._scene_topics.items():
+        for topic in ('view/warehouse', 'view/objects'):
+            resolved = self._resolved[topic] = self.resolve_topic_name(topic)
             self._channels[topic] = _channel(resolved, MarkerArray, self._fox)
         self._watchers = _Watchers()
         self.server: Any = None
@@ -196,7 +198,7 @@ class ViewNode(Node):
                 str(path), allow_overwrite=True, context=self._fox,
                 writer_options=MCAPWriteOptions(profile='ros2'))
             self._recording = path
-        self._resend(set(self._channels))  # the map and latched topics open every recording
+        self._resend(set(self._resolved.values()))  # the map and latched topics open it
         self._update_camera()
         self.get_logger().info(f'recording to {path}')
         return path
@@ -315,8 +317,6 @@ class ViewNode(Node):
         return shapes
 
     def _markers(self, shapes: list[Shape]) -> Any:
-        from visualization_msgs.msg import Marker, MarkerArray
-
         stamp = self.get_clock().now().to_msg()
         markers = [Marker(action=Marker.DELETEALL)]
         kinds = {'cube': Marker.CUBE, 'cylinder': Marker.CYLINDER,
@@ -330,7 +330,6 @@ class ViewNode(Node):
             m.scale.x, m.scale.y, m.scale.z = (float(v) for v in s.size)
             m.color.r, m.color.g, m.color.b, m.color.a = (float(v) for v in s.rgba)
             if s.points:
-                from geometry_msgs.msg import Point
                 m.points = [Point(x=px, y=py, z=pz) for px, py, pz in s.points]
             markers.append(m)
         return MarkerArray(markers=markers)
@@ -343,13 +342,15 @@ class ViewNode(Node):
         if self._channels['view/objects'].has_sinks():
             self._log_scene(self._markers(self.objects()), 'view/objects')
 
-    def _resend(self, topics: set[str]) -> None:
-        """Log the map and the latched messages again on those of ``topics`` that have them."""
-        for topic, resolved in self._scene_topics.items():
-            if topic == 'view/warehouse' and (topic in topics or resolved in topics):
-                self._log_scene(self._static, topic)
+    def _resend(self, channels: set[str]) -> None:
+        """Log the map and the latched messages again on those of ``channels`` that carry them.
+
+        ``channels`` are fully qualified names (the clients' and the recording's).
+        """
+        if self._resolved['view/warehouse'] in channels:
+            self._log_scene(self._static, 'view/warehouse')
         for topic, raw in list(self._latched.items()):
-            if topic in topics or self.resolve_topic_name(topic) in topics:
+            if self._resolved[topic] in channels:
                 self._channels[topic].log(raw)
 
     def _every_second(self) -> None:
@@ -369,7 +370,7 @@ class ViewNode(Node):
             self._switch_camera(camera)
 
     def _switch_camera(self, camera: Bridged) -> None:
-        watched = self._watchers.count.get(self.resolve_topic_name(camera.topic), 0) > 0
+        watched = self._watchers.count.get(self._resolved[camera.topic], 0) > 0
         wanted = watched or self._recording is not None
         if wanted and self._camera_sub is None:
             self._camera_sub = self.create_subscription(

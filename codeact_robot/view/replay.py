@@ -64,7 +64,7 @@ def read_episode(path: Path) -> EpisodeTrack:
             reader = make_reader(f, decoder_factories=[DecoderFactory()])
             for _schema, channel, message, msg in reader.iter_decoded_messages():
                 name = channel.topic  # namespaced or not: matched by its end
-                track.counts[channel.topic] = track.counts.get(channel.topic, 0) + 1
+                track.counts[name] = track.counts.get(name, 0) + 1
                 t = message.log_time
                 if name.endswith('sim/ground_truth'):
                     truth.append((t, msg.robot.x, msg.robot.y))
